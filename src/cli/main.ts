@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+/**
+ * The puffs command line: mount a file system in the foreground, unmount one.
+ */
+import { parseArgs } from 'node:util';
+import { mount, type PuffsMountOptions } from '../server/mount.js';
+import { unmount } from '../mount/index.js';
+import { fileSystems, type FsFactory } from './registry.js';
+
+const HELP = `puffs: userspace file systems in TypeScript
+
+Usage:
+  puffs mount <fs> <dir> [-o opt[,opt...]] [-d]
+      Mount file system <fs> on <dir> and serve it in the foreground.
+      Ctrl-C (SIGINT), SIGTERM or SIGHUP unmounts and exits; if the server
+      dies anyway, a watchdog releases the mount within a second.
+  puffs umount <dir>
+      Unmount a FUSE mount (lazily if it is busy).
+  puffs --help | puffs mount --help
+      This text.
+
+File systems:
+${'{FS_LIST}'}
+
+Mount options (-o, comma separated):
+  allow_other            let other users use the mount
+  default_permissions    let the kernel check permissions from modes
+  ro                     read-only mount
+  fsname=NAME            source name shown in /proc/mounts (default: the fs name)
+  subtype=NAME           type shown as fuse.NAME (default: the fs name)
+  max_read=N             largest read request
+  entry_timeout=S        seconds names may be cached (default 1)
+  attr_timeout=S         seconds attributes may be cached (default 1)
+  negative_timeout=S     seconds a missing name may be cached (default 0)
+  max_write=N            largest write request, bytes (default 1048576)
+  writeback_cache        let the kernel cache writes
+  reader=epoll|threadpool  how /dev/fuse is read (default epoll)
+  Other options are passed to the file system (see its list above).
+
+Flags:
+  -d, --debug            print each request and reply (one line each) on stderr
+`;
+
+function usage(): string {
+  const list = Object.entries(fileSystems)
+    .map(([name, f]) => `  ${name.padEnd(22)} ${f.description}${f.options ? `\n${f.options}` : ''}`)
+    .join('\n');
+  return HELP.replace('{FS_LIST}', list);
+}
+
+function fail(message: string): never {
+  process.stderr.write(`puffs: ${message}\n`);
+  process.exit(2);
+}
+
+/** Split -o options into the generic ones and the file system's own. */
+export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOptions: string[] } {
+  const m: PuffsMountOptions = { unmountOnSignals: true };
+  const fsOptions: string[] = [];
+  const num = (k: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || v === '' || !Number.isFinite(n) || n < 0) fail(`option ${k} needs a non-negative number`);
+    return n;
+  };
+  for (const opt of list) {
+    if (!opt) continue;
+    const eq = opt.indexOf('=');
+    const k = eq < 0 ? opt : opt.slice(0, eq);
+    const v = eq < 0 ? undefined : opt.slice(eq + 1);
+    switch (k) {
+      case 'allow_other':
+        m.allowOther = true;
+        break;
+      case 'default_permissions':
+        m.defaultPermissions = true;
+        break;
+      case 'ro':
+        m.readOnly = true;
+        break;
+      case 'rw':
+        m.readOnly = false;
+        break;
+      case 'fsname':
+        m.fsname = v;
+        break;
+      case 'subtype':
+        m.subtype = v;
+        break;
+      case 'max_read':
+        m.maxRead = num(k, v);
+        break;
+      case 'entry_timeout':
+        m.entryTimeout = num(k, v);
+        break;
+      case 'attr_timeout':
+        m.attrTimeout = num(k, v);
+        break;
+      case 'negative_timeout':
+        m.negativeTimeout = num(k, v);
+        break;
+      case 'max_write':
+        m.maxWrite = num(k, v);
+        break;
+      case 'writeback_cache':
+        m.writebackCache = true;
+        break;
+      case 'reader':
+        if (v !== 'epoll' && v !== 'threadpool') fail('reader must be epoll or threadpool');
+        m.reader = v;
+        break;
+      default:
+        fsOptions.push(opt);
+    }
+  }
+  return { mount: m, fsOptions };
+}
+
+async function cmdMount(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      o: { type: 'string', short: 'o', multiple: true },
+      debug: { type: 'boolean', short: 'd' },
+      foreground: { type: 'boolean', short: 'f' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(usage());
+    return;
+  }
+  const [fsName, dir] = positionals;
+  if (!fsName || !dir || positionals.length > 2) fail(`usage: puffs mount <fs> <dir> [-o options] [-d]\n${usage()}`);
+  const factory: FsFactory | undefined = fileSystems[fsName];
+  if (!factory) fail(`unknown file system '${fsName}'; known: ${Object.keys(fileSystems).join(', ')}`);
+  const { mount: options, fsOptions } = splitOptions((values.o ?? []).flatMap((s) => s.split(',')));
+  options.fsname ??= fsName;
+  options.subtype ??= fsName;
+  if (values.debug) options.debug = true;
+  let made;
+  try {
+    made = factory.create(fsOptions);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const { fs, defaults } = made;
+  const merged: PuffsMountOptions = { ...defaults, ...options };
+  let mounted;
+  try {
+    mounted = await mount(fs, dir, merged);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  process.stderr.write(`puffs: ${fsName} mounted on ${mounted.mountpoint} (Ctrl-C to unmount)\n`);
+  const err = await mounted.closed;
+  if (err) {
+    process.stderr.write(`puffs: session ended with an error: ${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`puffs: ${mounted.mountpoint} unmounted\n`);
+  }
+}
+
+async function cmdUmount(args: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  if (values.help || positionals.length !== 1) {
+    process.stdout.write('Usage: puffs umount <dir>\n');
+    if (!values.help) process.exitCode = 2;
+    return;
+  }
+  try {
+    await unmount(positionals[0]!);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'mount':
+      return cmdMount(rest);
+    case 'umount':
+    case 'unmount':
+      return cmdUmount(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(usage());
+      return;
+    default:
+      fail(`unknown command '${cmd}'\n${usage()}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => fail(String((err as Error)?.stack ?? err)));

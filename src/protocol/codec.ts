@@ -1,0 +1,564 @@
+/**
+ * Encode and decode FUSE messages in both directions, driven by the opcode
+ * table: requests (kernel or client → server), replies (server → kernel or
+ * client) and notifications (server → kernel or client). Pure functions over
+ * bytes; bad wire data throws ProtocolError, a bug throws anything else.
+ */
+import * as L from './layouts.js';
+import { ops, opName, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
+import type { StructDef, StructValue, Fields } from './struct.js';
+import { FUSE_EXT_GROUPS } from './constants.js';
+
+export type InHeader = StructValue<typeof L.inHeader.fields>;
+export type OutHeader = StructValue<typeof L.outHeader.fields>;
+
+type Spec<K extends OpName> = (typeof ops)[K];
+type ArgPart<S> = S extends { arg: StructDef<infer F> } ? { arg: StructValue<F> } : unknown;
+type NamePart<S> = S extends { names: readonly (infer N extends string)[] } ? { [P in N]: string } : unknown;
+type DataPart<S> = S extends { data: true } ? { data: Uint8Array } : unknown;
+type ItemsPart<S> = S extends { items: StructDef<infer F> } ? { items: StructValue<F>[] } : unknown;
+
+/** A decoded request of one op: header, argument struct, names, payload, items. */
+export type RequestOf<K extends OpName> = {
+  op: K;
+  header: InHeader;
+  /** Supplementary groups, when the kernel sent the FUSE_EXT_GROUPS extension. */
+  groups?: number[];
+} & ArgPart<Spec<K>> &
+  NamePart<Spec<K>> &
+  DataPart<Spec<K>> &
+  ItemsPart<Spec<K>>;
+
+/** Any decoded request, discriminated by `op`. */
+export type Request = { [K in OpName]: RequestOf<K> }[OpName];
+
+type ReplyLayoutOf<K extends OpName> = Spec<K>['reply'];
+type ReplyValueFor<R> = R extends StructDef<infer F>
+  ? StructValue<F>
+  : R extends 'data'
+    ? Uint8Array | readonly Uint8Array[]
+    : R extends 'empty'
+      ? undefined
+      : R extends 'create'
+        ? { entry: StructValue<typeof L.entryOut.fields>; open: StructValue<typeof L.openOut.fields> }
+        : R extends 'xattr'
+          ? { size: number } | Uint8Array
+          : R extends 'ioctl'
+            ? { out: StructValue<typeof L.ioctlOut.fields>; data?: Uint8Array }
+            : never;
+
+/** The value a successful reply to op K carries. */
+export type ReplyOf<K extends OpName> = ReplyValueFor<ReplyLayoutOf<K>>;
+
+/** What encodeReply takes: as ReplyOf, but struct fields left out are sent as zero. */
+export type ReplyInputOf<K extends OpName> = ReplyLayoutOf<K> extends StructDef<infer F> ? Partial<StructValue<F>> : ReplyOf<K>;
+
+/** Ops the kernel expects an answer to. */
+export type ReplyingOp = { [K in OpName]: ReplyLayoutOf<K> extends 'none' ? never : K }[OpName];
+
+type NSpec<N extends NotifyName> = (typeof notifications)[N];
+/** A notification's content: its argument struct, name, payload or items as the table says. */
+export type NotificationOf<N extends NotifyName> = { kind: N } & ArgPart<NSpec<N>> &
+  NamePart<NSpec<N>> &
+  DataPart<NSpec<N>> &
+  ItemsPart<NSpec<N>>;
+export type Notification = { [N in NotifyName]: NotificationOf<N> }[NotifyName];
+
+export type ProtocolErrorKind =
+  | 'short-frame'
+  | 'bad-length'
+  | 'unknown-opcode'
+  | 'short-body'
+  | 'bad-name'
+  | 'bad-extension'
+  | 'unknown-notification';
+
+/** Malformed wire data. `header` is set when the frame had a readable header (so a reply can still be sent). */
+export class ProtocolError extends Error {
+  readonly code = 'EPROTO';
+  constructor(
+    readonly kind: ProtocolErrorKind,
+    message: string,
+    readonly header?: InHeader,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** Settings agreed at INIT that change layouts. */
+export interface CodecOptions {
+  /** FUSE_SETXATTR_EXT in force: setxattr carries the 16-byte argument. */
+  setxattrExt: boolean;
+}
+
+export const defaultCodecOptions: CodecOptions = { setxattrExt: false };
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function readName(bytes: Uint8Array, pos: number, end: number, header: InHeader | undefined): [string, number] {
+  const nul = bytes.indexOf(0, pos);
+  if (nul < 0 || nul >= end) throw new ProtocolError('bad-name', 'name is not NUL-terminated', header);
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset + pos, nul - pos);
+  let s = b.toString('utf8');
+  // Invalid UTF-8 would be replaced by U+FFFD and two names would collide: refuse it.
+  if (s.includes('\uFFFD')) {
+    try {
+      s = strictUtf8.decode(b);
+    } catch {
+      throw new ProtocolError('bad-name', 'name is not valid UTF-8', header);
+    }
+  }
+  return [s, nul + 1];
+}
+
+/** Read the fixed header of a request frame; checks the frame's size and its length field. */
+export function decodeInHeader(frame: Uint8Array): InHeader {
+  if (frame.byteLength < L.inHeader.size) {
+    throw new ProtocolError('short-frame', `request frame of ${frame.byteLength} bytes is shorter than its ${L.inHeader.size}-byte header`);
+  }
+  const header = L.inHeader.decode(viewOf(frame), 0);
+  if (header.len !== frame.byteLength) {
+    throw new ProtocolError('bad-length', `request length field ${header.len} does not match frame size ${frame.byteLength}`, header);
+  }
+  return header;
+}
+
+/**
+ * Decode one request frame. Unknown opcodes throw ProtocolError('unknown-opcode')
+ * with the header, so the caller can answer ENOSYS.
+ */
+export function decodeRequest(frame: Uint8Array, options: CodecOptions = defaultCodecOptions): Request {
+  const header = decodeInHeader(frame);
+  const name = opName(header.opcode);
+  if (name === undefined) throw new ProtocolError('unknown-opcode', `unknown opcode ${header.opcode}`, header);
+  const spec: OpSpec = ops[name];
+  const view = viewOf(frame);
+  let end = frame.byteLength;
+  const out: Record<string, unknown> = { op: name, header };
+
+  if (header.totalExtlen) {
+    const extBytes = header.totalExtlen * 8;
+    if (extBytes > end - L.inHeader.size) throw new ProtocolError('bad-extension', 'extensions longer than the frame', header);
+    end -= extBytes;
+    decodeExtensions(frame, view, end, frame.byteLength, header, out);
+  }
+
+  let pos = L.inHeader.size;
+  if (spec.arg) {
+    let arg: StructDef<Fields> = spec.arg;
+    if (name === 'setxattr' && !options.setxattrExt) arg = L.setxattrInCompat;
+    const avail = end - pos;
+    if (name === 'init' && avail >= L.INIT_IN_COMPAT_SIZE && avail < arg.size) {
+      // Kernels before 7.36 send only major, minor, max_readahead and flags.
+      const padded = new Uint8Array(arg.size);
+      padded.set(frame.subarray(pos, end));
+      out.arg = arg.decode(viewOf(padded), 0);
+      pos = end;
+    } else {
+      if (avail < arg.size) {
+        throw new ProtocolError('short-body', `${name}: ${avail} argument bytes, expected ${arg.size}`, header);
+      }
+      const value = arg.decode(view, pos) as Record<string, unknown>;
+      if (arg === L.setxattrInCompat) value.setxattrFlags = 0;
+      out.arg = value;
+      pos += arg.size;
+    }
+  }
+  if (spec.names) {
+    for (const key of spec.names) {
+      const [s, next] = readName(frame, pos, end, header);
+      out[key] = s;
+      pos = next;
+    }
+  }
+  if (spec.items) {
+    const count = (out.arg as { count: number }).count;
+    const need = count * spec.items.size;
+    if (end - pos < need) throw new ProtocolError('short-body', `${name}: ${count} items do not fit in the frame`, header);
+    const items = new Array<unknown>(count);
+    for (let i = 0; i < count; i++) items[i] = spec.items.decode(view, pos + i * spec.items.size);
+    out.items = items;
+    pos += need;
+  }
+  if (spec.data) {
+    // The payload is copied: the frame's buffer is reused for the next read, and
+    // a file system may keep the data (ops.ts promises it can).
+    let size = end - pos;
+    const declared = (out.arg as { size?: number } | undefined)?.size;
+    if (declared !== undefined && name !== 'ioctl') {
+      if (declared > size) throw new ProtocolError('short-body', `${name}: payload of ${size} bytes, header says ${declared}`, header);
+      size = declared;
+    }
+    out.data = Buffer.from(frame.subarray(pos, pos + size));
+  }
+  return out as Request;
+}
+
+function decodeExtensions(
+  frame: Uint8Array,
+  view: DataView,
+  start: number,
+  end: number,
+  header: InHeader,
+  out: Record<string, unknown>,
+): void {
+  let pos = start;
+  while (pos + L.extHeader.size <= end) {
+    const ext = L.extHeader.decode(view, pos);
+    if (ext.size < L.extHeader.size || pos + ext.size > end) {
+      throw new ProtocolError('bad-extension', `extension of size ${ext.size} overruns the frame`, header);
+    }
+    if (ext.type === FUSE_EXT_GROUPS) {
+      const nr = view.getUint32(pos + L.extHeader.size, true);
+      if (L.extHeader.size + 4 + nr * 4 > ext.size) throw new ProtocolError('bad-extension', 'group list overruns its extension', header);
+      const groups: number[] = [];
+      for (let i = 0; i < nr; i++) groups.push(view.getUint32(pos + L.extHeader.size + 4 + i * 4, true));
+      out.groups = groups;
+    }
+    pos += ext.size;
+  }
+  void frame;
+}
+
+/** Bytes of an encoded request body (without header). */
+function requestBodySize(spec: OpSpec, req: Record<string, unknown>, options: CodecOptions): number {
+  let size = 0;
+  if (spec.arg) size += req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat.size : spec.arg.size;
+  for (const key of spec.names ?? []) size += Buffer.byteLength(req[key] as string) + 1;
+  if (spec.items) size += (req.items as unknown[]).length * spec.items.size;
+  if (spec.data) size += (req.data as Uint8Array).byteLength;
+  return size;
+}
+
+/** What a requester fills in: the header without `len` and `opcode` (derived). */
+export type RequestInput<K extends OpName> = Omit<RequestOf<K>, 'header' | 'groups'> & {
+  header: Omit<InHeader, 'len' | 'opcode' | 'totalExtlen'>;
+};
+
+/** Encode a request (the client's side of the wire). Returns one frame. */
+export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: CodecOptions = defaultCodecOptions): Uint8Array {
+  const spec: OpSpec = ops[req.op];
+  const r = req as unknown as Record<string, unknown>;
+  const len = L.inHeader.size + requestBodySize(spec, r, options);
+  const frame = Buffer.alloc(len);
+  const view = viewOf(frame);
+  L.inHeader.encode(view, 0, { ...req.header, len, opcode: spec.opcode, totalExtlen: 0 });
+  let pos = L.inHeader.size;
+  if (spec.arg) {
+    const arg = req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
+    const value = { ...(r.arg as Record<string, unknown>) };
+    if (spec.items) value.count = (r.items as unknown[]).length;
+    if (spec.data && 'size' in value && req.op !== 'ioctl') value.size = (r.data as Uint8Array).byteLength;
+    arg.encode(view, pos, value as never);
+    pos += arg.size;
+  }
+  for (const key of spec.names ?? []) {
+    pos += frame.write(r[key] as string, pos, 'utf8');
+    frame[pos++] = 0;
+  }
+  if (spec.items) {
+    for (const item of r.items as Record<string, never>[]) {
+      spec.items.encode(view, pos, item);
+      pos += spec.items.size;
+    }
+  }
+  if (spec.data) frame.set(r.data as Uint8Array, pos);
+  return frame;
+}
+
+function headerOnly(unique: number, error: number, extra: number): Buffer {
+  const b = Buffer.allocUnsafe(L.outHeader.size + extra);
+  b.writeUInt32LE(L.outHeader.size + extra, 0);
+  b.writeInt32LE(error, 4);
+  const v = viewOf(b);
+  v.setUint32(8, unique % 2 ** 32, true);
+  v.setUint32(12, Math.floor(unique / 2 ** 32), true);
+  return b;
+}
+
+/** An error reply: `errno` positive (ENOENT = 2); sent on the wire negated. */
+export function encodeError(unique: number, errno: number): Uint8Array {
+  if (!Number.isInteger(errno) || errno <= 0 || errno > 4095) throw new RangeError(`bad errno ${errno}`);
+  return headerOnly(unique, -errno, 0);
+}
+
+function totalLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  return n;
+}
+
+/**
+ * Encode a successful reply as the parts of one frame (for writev). Data
+ * payloads are not copied: the parts reference the caller's buffers.
+ */
+export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: ReplyInputOf<K>): Uint8Array[] {
+  const layout = ops[op].reply as OpSpec['reply'];
+  if (typeof layout === 'object') {
+    const b = headerOnly(unique, 0, layout.size);
+    layout.encode(viewOf(b), L.outHeader.size, value as never);
+    return [b];
+  }
+  switch (layout) {
+    case 'empty':
+      return [headerOnly(unique, 0, 0)];
+    case 'data': {
+      const parts = value instanceof Uint8Array ? [value] : (value as readonly Uint8Array[]);
+      const n = totalLength(parts);
+      const h = headerOnly(unique, 0, 0);
+      h.writeUInt32LE(L.outHeader.size + n, 0);
+      return [h, ...parts];
+    }
+    case 'create': {
+      const v = value as ReplyValueFor<'create'>;
+      const b = headerOnly(unique, 0, L.entryOut.size + L.openOut.size);
+      const view = viewOf(b);
+      L.entryOut.encode(view, L.outHeader.size, v.entry);
+      L.openOut.encode(view, L.outHeader.size + L.entryOut.size, v.open);
+      return [b];
+    }
+    case 'xattr': {
+      if (value instanceof Uint8Array) {
+        const h = headerOnly(unique, 0, 0);
+        h.writeUInt32LE(L.outHeader.size + value.byteLength, 0);
+        return [h, value];
+      }
+      const b = headerOnly(unique, 0, L.getxattrOut.size);
+      L.getxattrOut.encode(viewOf(b), L.outHeader.size, value as { size: number });
+      return [b];
+    }
+    case 'ioctl': {
+      const v = value as ReplyValueFor<'ioctl'>;
+      const n = v.data?.byteLength ?? 0;
+      const b = headerOnly(unique, 0, L.ioctlOut.size);
+      b.writeUInt32LE(L.outHeader.size + L.ioctlOut.size + n, 0);
+      L.ioctlOut.encode(viewOf(b), L.outHeader.size, v.out);
+      return v.data ? [b, v.data] : [b];
+    }
+    case 'none':
+      throw new TypeError(`${op} takes no reply`);
+  }
+}
+
+/** Read a reply or notification header; checks the frame's size and length field. */
+export function decodeOutHeader(frame: Uint8Array): OutHeader {
+  if (frame.byteLength < L.outHeader.size) {
+    throw new ProtocolError('short-frame', `reply frame of ${frame.byteLength} bytes is shorter than its ${L.outHeader.size}-byte header`);
+  }
+  const header = L.outHeader.decode(viewOf(frame), 0);
+  if (header.len !== frame.byteLength) {
+    throw new ProtocolError('bad-length', `reply length field ${header.len} does not match frame size ${frame.byteLength}`);
+  }
+  return header;
+}
+
+/** A decoded reply: `error` is 0 or a positive errno; `value` is set on success. */
+export type DecodedReply<K extends ReplyingOp> =
+  | { unique: number; error: 0; value: ReplyOf<K> }
+  | { unique: number; error: number; value?: undefined };
+
+/**
+ * Decode a reply to op K (the client's side). `requestedSize` is the size the
+ * getxattr/listxattr request asked for (0 = "how big is it?").
+ */
+export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requestedSize?: number): DecodedReply<K> {
+  const header = decodeOutHeader(frame);
+  if (header.error !== 0) {
+    if (header.error > 0 || header.error < -4095) throw new ProtocolError('bad-length', `reply error ${header.error} out of range`);
+    return { unique: header.unique, error: -header.error };
+  }
+  const layout = ops[op].reply as OpSpec['reply'];
+  const view = viewOf(frame);
+  const body = frame.subarray(L.outHeader.size);
+  const need = (size: number) => {
+    if (body.byteLength < size) throw new ProtocolError('short-body', `${op} reply: ${body.byteLength} bytes, expected ${size}`);
+  };
+  let value: unknown;
+  if (typeof layout === 'object') {
+    need(layout.size);
+    value = layout.decode(view, L.outHeader.size);
+  } else {
+    switch (layout) {
+      case 'empty':
+        value = undefined;
+        break;
+      case 'data':
+        value = body;
+        break;
+      case 'create':
+        need(L.entryOut.size + L.openOut.size);
+        value = {
+          entry: L.entryOut.decode(view, L.outHeader.size),
+          open: L.openOut.decode(view, L.outHeader.size + L.entryOut.size),
+        };
+        break;
+      case 'xattr':
+        if (requestedSize === 0) {
+          need(L.getxattrOut.size);
+          value = L.getxattrOut.decode(view, L.outHeader.size);
+        } else value = body;
+        break;
+      case 'ioctl':
+        need(L.ioctlOut.size);
+        value = { out: L.ioctlOut.decode(view, L.outHeader.size), data: body.subarray(L.ioctlOut.size) };
+        break;
+      default:
+        throw new TypeError(`${op} takes no reply`);
+    }
+  }
+  return { unique: header.unique, error: 0, value: value as ReplyOf<K> };
+}
+
+/** Encode a server-to-kernel notification (unique 0, error = notify code) as frame parts. */
+export function encodeNotification(n: Notification): Uint8Array[] {
+  const spec = notifications[n.kind] as { code: number; arg?: StructDef<Fields>; names?: readonly string[]; data?: true; items?: StructDef<Fields> };
+  const r = n as unknown as Record<string, unknown>;
+  const argSize = spec.arg?.size ?? 0;
+  let nameBytes = 0;
+  for (const key of spec.names ?? []) nameBytes += Buffer.byteLength(r[key] as string) + 1;
+  const items = (r.items as Record<string, never>[] | undefined) ?? [];
+  const itemBytes = spec.items ? items.length * spec.items.size : 0;
+  const data = spec.data ? (r.data as Uint8Array) : undefined;
+  const head = headerOnly(0, spec.code, argSize + nameBytes + itemBytes);
+  head.writeUInt32LE(head.byteLength + (data?.byteLength ?? 0), 0);
+  const view = viewOf(head);
+  let pos = L.outHeader.size;
+  if (spec.arg) {
+    const value = { ...(r.arg as Record<string, unknown>) };
+    // Lengths are derived from what is sent, never trusted from the caller.
+    if (spec.names) value.namelen = Buffer.byteLength(r[spec.names[0]!] as string);
+    if (data) value.size = data.byteLength;
+    if (spec.items) value.count = items.length;
+    spec.arg.encode(view, pos, value as never);
+    pos += spec.arg.size;
+  }
+  for (const key of spec.names ?? []) {
+    pos += head.write(r[key] as string, pos, 'utf8');
+    head[pos++] = 0;
+  }
+  for (const item of items) {
+    spec.items!.encode(view, pos, item);
+    pos += spec.items!.size;
+  }
+  return data ? [head, data] : [head];
+}
+
+/** Decode a notification frame (unique 0); the client's side. */
+export function decodeNotification(frame: Uint8Array): Notification {
+  const header = decodeOutHeader(frame);
+  const kind = notifyName(header.error);
+  if (header.unique !== 0 || kind === undefined) {
+    throw new ProtocolError('unknown-notification', `unknown notification code ${header.error}`);
+  }
+  const spec = notifications[kind] as { code: number; arg?: StructDef<Fields>; names?: readonly string[]; data?: true; items?: StructDef<Fields> };
+  const view = viewOf(frame);
+  const out: Record<string, unknown> = { kind };
+  let pos = L.outHeader.size;
+  if (spec.arg) {
+    if (frame.byteLength - pos < spec.arg.size) throw new ProtocolError('short-body', `${kind} notification too short`);
+    out.arg = spec.arg.decode(view, pos);
+    pos += spec.arg.size;
+  }
+  for (const key of spec.names ?? []) {
+    const [s, next] = readName(frame, pos, frame.byteLength, undefined);
+    out[key] = s;
+    pos = next;
+  }
+  if (spec.items) {
+    const count = (out.arg as { count: number }).count;
+    if (frame.byteLength - pos < count * spec.items.size) throw new ProtocolError('short-body', `${kind} items overrun the frame`);
+    const items: unknown[] = [];
+    for (let i = 0; i < count; i++) items.push(spec.items.decode(view, pos + i * spec.items.size));
+    out.items = items;
+    pos += count * spec.items.size;
+  }
+  if (spec.data) out.data = Buffer.from(frame.subarray(pos));
+  return out as Notification;
+}
+
+// ---- directory listings ------------------------------------------------------------
+
+export interface DirentRecord {
+  ino: number;
+  /** Cookie resuming after this entry. */
+  off: number;
+  /** DT_* type (mode >> 12). */
+  type: number;
+  name: string;
+}
+
+export interface DirentPlusRecord extends DirentRecord {
+  entry: StructValue<typeof L.entryOut.fields>;
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+/**
+ * Packs readdir or readdirplus records into a buffer of at most `maxSize`
+ * bytes, as the kernel's size argument allows.
+ */
+export class DirentPacker {
+  private readonly buf: Buffer;
+  private readonly view: DataView;
+  private pos = 0;
+
+  constructor(
+    maxSize: number,
+    readonly plus: boolean,
+  ) {
+    this.buf = Buffer.alloc(maxSize);
+    this.view = viewOf(this.buf);
+  }
+
+  /** Adds a record; false (and nothing written) when it does not fit. */
+  add(rec: DirentRecord | DirentPlusRecord): boolean {
+    const nameLen = Buffer.byteLength(rec.name);
+    const fixed = this.plus ? L.direntplus.size : L.dirent.size;
+    const size = align8(fixed + nameLen);
+    if (this.pos + size > this.buf.byteLength) return false;
+    let at = this.pos;
+    if (this.plus) {
+      L.entryOut.encode(this.view, at, (rec as DirentPlusRecord).entry ?? {});
+      at += L.entryOut.size;
+    }
+    L.dirent.encode(this.view, at, { ino: rec.ino, off: rec.off, namelen: nameLen, type: rec.type });
+    this.buf.write(rec.name, at + L.dirent.size, 'utf8');
+    this.pos += size;
+    return true;
+  }
+
+  get size(): number {
+    return this.pos;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** Decode a readdir (plus = false) or readdirplus reply body. */
+export function decodeDirents(data: Uint8Array, plus: boolean): (DirentRecord | DirentPlusRecord)[] {
+  const view = viewOf(data);
+  const out: (DirentRecord | DirentPlusRecord)[] = [];
+  const fixed = plus ? L.direntplus.size : L.dirent.size;
+  let pos = 0;
+  while (pos < data.byteLength) {
+    if (data.byteLength - pos < fixed) throw new ProtocolError('short-body', 'truncated directory entry');
+    const entry = plus ? L.entryOut.decode(view, pos) : undefined;
+    const d = L.dirent.decode(view, pos + (plus ? L.entryOut.size : 0));
+    const nameAt = pos + fixed;
+    if (nameAt + d.namelen > data.byteLength) throw new ProtocolError('short-body', 'directory entry name overruns the reply');
+    const name = Buffer.from(data.buffer, data.byteOffset + nameAt, d.namelen).toString('utf8');
+    out.push(entry ? { ino: d.ino, off: d.off, type: d.type, name, entry } : { ino: d.ino, off: d.off, type: d.type, name });
+    pos += align8(fixed + d.namelen);
+  }
+  return out;
+}
+
+export { ops, opName, notifications };
+export type { OpName, NotifyName };

@@ -1,0 +1,366 @@
+/**
+ * The bridge between the wire and the FileSystem interface: one function per
+ * op that turns a decoded request into a method call, and the method's answer
+ * into a reply value. Kept apart from the session loop (as go-fuse keeps
+ * fs/bridge.go apart from fuse/), so the file-system API never sees a struct.
+ */
+import { FsError } from '../errors.js';
+import {
+  DirentPacker,
+  FATTR_ATIME,
+  FATTR_ATIME_NOW,
+  FATTR_CTIME,
+  FATTR_FH,
+  FATTR_GID,
+  FATTR_KILL_SUIDGID,
+  FATTR_MODE,
+  FATTR_MTIME,
+  FATTR_MTIME_NOW,
+  FATTR_SIZE,
+  FATTR_UID,
+  FOPEN_CACHE_DIR,
+  FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
+  FOPEN_NOFLUSH,
+  FOPEN_NONSEEKABLE,
+  FOPEN_PARALLEL_DIRECT_WRITES,
+  FOPEN_STREAM,
+  FUSE_FSYNC_FDATASYNC,
+  FUSE_GETATTR_FH,
+  FUSE_LK_FLOCK,
+  FUSE_POLL_SCHEDULE_NOTIFY,
+  layouts as L,
+  type OpName,
+  type ReplyOf,
+  type RequestOf,
+  type ReplyingOp,
+  type StructValue,
+} from '../protocol/index.js';
+import type { Context } from './context.js';
+import type { OpVector } from './defaults.js';
+import type { CreateReply } from './ops.js';
+import type { Attr, AttrReply, DirEntry, Entry, NegativeEntry, OpenReply, SetattrChanges } from './types.js';
+
+type FuseAttr = StructValue<typeof L.attr.fields>;
+type EntryOut = StructValue<typeof L.entryOut.fields>;
+type OpenOut = StructValue<typeof L.openOut.fields>;
+
+/** A reply value plus the node ids the kernel gains a reference to when it receives it. */
+export class WithLookups<T = unknown> {
+  constructor(
+    readonly value: T,
+    readonly inos: readonly number[],
+  ) {}
+}
+
+export interface BridgeOptions {
+  entryTimeout: number;
+  attrTimeout: number;
+  negativeTimeout: number;
+}
+
+type Handler<K extends ReplyingOp> = (
+  req: RequestOf<K>,
+  ctx: Context,
+) => ReplyOf<K> | WithLookups<ReplyOf<K>> | Promise<ReplyOf<K> | WithLookups<ReplyOf<K>>>;
+
+export type Bridge = { [K in ReplyingOp]?: Handler<K> };
+
+function toFuseAttr(a: Attr): FuseAttr {
+  return {
+    ino: a.ino,
+    size: a.size,
+    blocks: a.blocks,
+    atime: a.atime.sec,
+    mtime: a.mtime.sec,
+    ctime: a.ctime.sec,
+    atimensec: a.atime.nsec,
+    mtimensec: a.mtime.nsec,
+    ctimensec: a.ctime.nsec,
+    mode: a.mode,
+    nlink: a.nlink,
+    uid: a.uid,
+    gid: a.gid,
+    rdev: a.rdev,
+    blksize: a.blksize,
+    flags: 0,
+  };
+}
+
+/** Seconds (fractions allowed) → whole seconds and nanoseconds. */
+function split(seconds: number): [number, number] {
+  if (!(seconds > 0)) return [0, 0];
+  if (!Number.isFinite(seconds)) return [2 ** 53, 0];
+  const whole = Math.floor(seconds);
+  return [whole, Math.round((seconds - whole) * 1e9) % 1e9];
+}
+
+function then<T, R>(x: T | Promise<T>, f: (v: T) => R): R | Promise<R> {
+  return x instanceof Promise ? x.then(f) : f(x as T);
+}
+
+function openFlags(o: OpenReply): number {
+  let f = 0;
+  if (o.directIo) f |= FOPEN_DIRECT_IO;
+  if (o.keepCache) f |= FOPEN_KEEP_CACHE;
+  if (o.nonSeekable) f |= FOPEN_NONSEEKABLE;
+  if (o.cacheDir) f |= FOPEN_CACHE_DIR;
+  if (o.stream) f |= FOPEN_STREAM;
+  if (o.noFlush) f |= FOPEN_NOFLUSH;
+  if (o.parallelDirectWrites) f |= FOPEN_PARALLEL_DIRECT_WRITES;
+  return f;
+}
+
+function toOpenOut(o: OpenReply): OpenOut {
+  return { fh: o.fh ?? 0, openFlags: openFlags(o), backingId: 0 };
+}
+
+const namePattern = (name: string): void => {
+  // The kernel never sends these, but a client might: refuse names a path walk could not produce.
+  if (name.length === 0 || name.includes('/')) throw new FsError('EINVAL');
+  if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG');
+};
+
+export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
+  const entryOut = (e: Entry | NegativeEntry): EntryOut => {
+    if (e.ino === 0) {
+      const [ev, evn] = split(e.entryTimeout ?? 0);
+      return { nodeid: 0, generation: 0, entryValid: ev, entryValidNsec: evn, attrValid: 0, attrValidNsec: 0, attr: {} as FuseAttr };
+    }
+    const entry = e as Entry;
+    const [ev, evn] = split(entry.entryTimeout ?? opts.entryTimeout);
+    const [av, avn] = split(entry.attrTimeout ?? opts.attrTimeout);
+    return {
+      nodeid: entry.ino,
+      generation: entry.generation ?? 0,
+      entryValid: ev,
+      entryValidNsec: evn,
+      attrValid: av,
+      attrValidNsec: avn,
+      attr: toFuseAttr(entry.attr),
+    };
+  };
+  const counted = (e: Entry | NegativeEntry): WithLookups<EntryOut> => new WithLookups(entryOut(e), e.ino ? [e.ino] : []);
+  const attrOut = (r: AttrReply): ReplyOf<'getattr'> => {
+    const [av, avn] = split(r.attrTimeout ?? opts.attrTimeout);
+    return { attrValid: av, attrValidNsec: avn, attr: toFuseAttr(r.attr) };
+  };
+  const createOut = (r: CreateReply) =>
+    new WithLookups<ReplyOf<'create'>>({ entry: entryOut(r.entry), open: toOpenOut(r.open) }, [r.entry.ino]);
+
+  const b: Bridge = {
+    lookup(req, ctx) {
+      namePattern(req.name);
+      const run = ops.lookup(ctx, req.header.nodeid, req.name);
+      const negative = (err: unknown) => {
+        // A cached "no such name" spares the kernel the next lookup.
+        if (opts.negativeTimeout > 0 && (err as { code?: string })?.code === 'ENOENT') {
+          return counted({ ino: 0, entryTimeout: opts.negativeTimeout });
+        }
+        throw err;
+      };
+      return run instanceof Promise ? run.then(counted, negative) : counted(run);
+    },
+    getattr(req, ctx) {
+      const fh = req.arg.getattrFlags & FUSE_GETATTR_FH ? req.arg.fh : undefined;
+      return then(ops.getattr(ctx, req.header.nodeid, fh), attrOut);
+    },
+    setattr(req, ctx) {
+      const a = req.arg;
+      const v = a.valid;
+      const changes: SetattrChanges = {};
+      if (v & FATTR_MODE) changes.mode = a.mode;
+      if (v & FATTR_UID) changes.uid = a.uid;
+      if (v & FATTR_GID) changes.gid = a.gid;
+      if (v & FATTR_SIZE) changes.size = a.size;
+      if (v & FATTR_ATIME_NOW) changes.atime = 'now';
+      else if (v & FATTR_ATIME) changes.atime = { sec: a.atime, nsec: a.atimensec };
+      if (v & FATTR_MTIME_NOW) changes.mtime = 'now';
+      else if (v & FATTR_MTIME) changes.mtime = { sec: a.mtime, nsec: a.mtimensec };
+      if (v & FATTR_CTIME) changes.ctime = { sec: a.ctime, nsec: a.ctimensec };
+      if (v & FATTR_FH) changes.fh = a.fh;
+      if (v & FATTR_KILL_SUIDGID) changes.killSuidgid = true;
+      return then(ops.setattr(ctx, req.header.nodeid, changes), attrOut);
+    },
+    readlink(req, ctx) {
+      return then(ops.readlink(ctx, req.header.nodeid), (t) => (typeof t === 'string' ? Buffer.from(t) : t));
+    },
+    symlink(req, ctx) {
+      namePattern(req.name);
+      return then(ops.symlink(ctx, req.header.nodeid, req.name, req.target), counted);
+    },
+    mknod(req, ctx) {
+      namePattern(req.name);
+      return then(ops.mknod(ctx, req.header.nodeid, req.name, req.arg.mode, req.arg.rdev), counted);
+    },
+    mkdir(req, ctx) {
+      namePattern(req.name);
+      return then(ops.mkdir(ctx, req.header.nodeid, req.name, req.arg.mode), counted);
+    },
+    unlink(req, ctx) {
+      return then(ops.unlink(ctx, req.header.nodeid, req.name), () => undefined);
+    },
+    rmdir(req, ctx) {
+      return then(ops.rmdir(ctx, req.header.nodeid, req.name), () => undefined);
+    },
+    rename(req, ctx) {
+      namePattern(req.newName);
+      return then(ops.rename(ctx, req.header.nodeid, req.name, req.arg.newdir, req.newName, 0), () => undefined);
+    },
+    rename2(req, ctx) {
+      namePattern(req.newName);
+      return then(ops.rename(ctx, req.header.nodeid, req.name, req.arg.newdir, req.newName, req.arg.flags), () => undefined);
+    },
+    link(req, ctx) {
+      namePattern(req.name);
+      return then(ops.link(ctx, req.arg.oldnodeid, req.header.nodeid, req.name), counted);
+    },
+    open(req, ctx) {
+      return then(ops.open(ctx, req.header.nodeid, req.arg.flags), toOpenOut);
+    },
+    opendir(req, ctx) {
+      return then(ops.opendir(ctx, req.header.nodeid, req.arg.flags), toOpenOut);
+    },
+    read(req, ctx) {
+      const size = req.arg.size;
+      return then(ops.read(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, size), (data) =>
+        data.byteLength > size ? data.subarray(0, size) : data,
+      );
+    },
+    write(req, ctx) {
+      return then(ops.write(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, req.data, req.arg.flags), (n) => ({ size: n }));
+    },
+    statfs(req, ctx) {
+      return then(ops.statfs(ctx, req.header.nodeid), (st) => ({ st }));
+    },
+    release(req, ctx) {
+      return then(ops.release(ctx, req.header.nodeid, req.arg.fh, req.arg.flags), () => undefined);
+    },
+    releasedir(req, ctx) {
+      return then(ops.releasedir(ctx, req.header.nodeid, req.arg.fh), () => undefined);
+    },
+    flush(req, ctx) {
+      return then(ops.flush(ctx, req.header.nodeid, req.arg.fh, req.arg.lockOwner), () => undefined);
+    },
+    fsync(req, ctx) {
+      const datasync = (req.arg.fsyncFlags & FUSE_FSYNC_FDATASYNC) !== 0;
+      return then(ops.fsync(ctx, req.header.nodeid, req.arg.fh, datasync), () => undefined);
+    },
+    fsyncdir(req, ctx) {
+      const datasync = (req.arg.fsyncFlags & FUSE_FSYNC_FDATASYNC) !== 0;
+      return then(ops.fsyncdir(ctx, req.header.nodeid, req.arg.fh, datasync), () => undefined);
+    },
+    setxattr(req, ctx) {
+      return then(ops.setxattr(ctx, req.header.nodeid, req.name, req.data, req.arg.flags), () => undefined);
+    },
+    getxattr(req, ctx) {
+      const size = req.arg.size;
+      return then(ops.getxattr(ctx, req.header.nodeid, req.name), (value) => sized(value, size));
+    },
+    listxattr(req, ctx) {
+      const size = req.arg.size;
+      return then(ops.listxattr(ctx, req.header.nodeid), (names) => {
+        const bytes = Buffer.concat(names.map((n) => Buffer.from(n + '\0')));
+        return sized(bytes, size);
+      });
+    },
+    removexattr(req, ctx) {
+      return then(ops.removexattr(ctx, req.header.nodeid, req.name), () => undefined);
+    },
+    access(req, ctx) {
+      return then(ops.access(ctx, req.header.nodeid, req.arg.mask), () => undefined);
+    },
+    create(req, ctx) {
+      namePattern(req.name);
+      return then(ops.create(ctx, req.header.nodeid, req.name, req.arg.mode, req.arg.flags), createOut);
+    },
+    tmpfile(req, ctx) {
+      return then(ops.tmpfile(ctx, req.header.nodeid, req.arg.mode, req.arg.flags), createOut);
+    },
+    getlk(req, ctx) {
+      const lock = { start: req.arg.lk.start, end: req.arg.lk.end, type: req.arg.lk.type, pid: req.arg.lk.pid };
+      const r = ops.getlk(ctx, req.header.nodeid, req.arg.fh, { owner: req.arg.owner, lock, flock: (req.arg.lkFlags & FUSE_LK_FLOCK) !== 0 });
+      return then(r, (lk) => ({ lk }));
+    },
+    setlk(req, ctx) {
+      const lock = { start: req.arg.lk.start, end: req.arg.lk.end, type: req.arg.lk.type, pid: req.arg.lk.pid };
+      const flock = (req.arg.lkFlags & FUSE_LK_FLOCK) !== 0;
+      return then(ops.setlk(ctx, req.header.nodeid, req.arg.fh, { owner: req.arg.owner, lock, flock }, false), () => undefined);
+    },
+    setlkw(req, ctx) {
+      const lock = { start: req.arg.lk.start, end: req.arg.lk.end, type: req.arg.lk.type, pid: req.arg.lk.pid };
+      const flock = (req.arg.lkFlags & FUSE_LK_FLOCK) !== 0;
+      return then(ops.setlk(ctx, req.header.nodeid, req.arg.fh, { owner: req.arg.owner, lock, flock }, true), () => undefined);
+    },
+    bmap(req, ctx) {
+      return then(ops.bmap(ctx, req.header.nodeid, req.arg.blocksize, req.arg.block), (block) => ({ block }));
+    },
+    ioctl(req, ctx) {
+      const a = req.arg;
+      return then(ops.ioctl(ctx, req.header.nodeid, a.fh, a.cmd, a.arg, req.data, a.outSize), (r) => {
+        const data = r.output && r.output.byteLength > a.outSize ? r.output.subarray(0, a.outSize) : r.output;
+        return { out: { result: r.result, flags: 0, inIovs: 0, outIovs: 0 }, data };
+      });
+    },
+    poll(req, ctx) {
+      const kh = req.arg.flags & FUSE_POLL_SCHEDULE_NOTIFY ? req.arg.kh : undefined;
+      return then(ops.poll(ctx, req.header.nodeid, req.arg.fh, req.arg.events, kh), (revents) => ({ revents }));
+    },
+    fallocate(req, ctx) {
+      const a = req.arg;
+      return then(ops.fallocate(ctx, req.header.nodeid, a.fh, a.offset, a.length, a.mode), () => undefined);
+    },
+    lseek(req, ctx) {
+      return then(ops.lseek(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, req.arg.whence), (offset) => ({ offset }));
+    },
+    copyFileRange(req, ctx) {
+      const a = req.arg;
+      const len = Math.min(a.len, 0xffffffff); // the 32-bit reply cannot say more
+      return then(ops.copyFileRange(ctx, req.header.nodeid, a.fhIn, a.offIn, a.nodeidOut, a.fhOut, a.offOut, len, a.flags), (n) => ({ size: n }));
+    },
+    copyFileRange64(req, ctx) {
+      const a = req.arg;
+      return then(ops.copyFileRange(ctx, req.header.nodeid, a.fhIn, a.offIn, a.nodeidOut, a.fhOut, a.offOut, a.len, a.flags), (n) => ({
+        bytesCopied: n,
+      }));
+    },
+    syncfs(req, ctx) {
+      return then(ops.syncfs(ctx, req.header.nodeid), () => undefined);
+    },
+    readdir(req, ctx) {
+      return listDir(req, ctx, false);
+    },
+    readdirplus(req, ctx) {
+      return listDir(req, ctx, true);
+    },
+  };
+
+  function listDir(req: RequestOf<'readdir'> | RequestOf<'readdirplus'>, ctx: Context, plus: boolean) {
+    const a = req.arg;
+    return then(ops.readdir(ctx, req.header.nodeid, a.fh, a.offset, plus), (entries: Iterable<DirEntry>) => {
+      const packer = new DirentPacker(a.size, plus);
+      const inos: number[] = [];
+      for (const e of entries) {
+        const type = (e.mode >>> 12) & 0xf;
+        if (plus) {
+          const dot = e.name === '.' || e.name === '..';
+          const entry = e.entry && !dot ? entryOut(e.entry) : ({ nodeid: 0, attr: {} } as EntryOut);
+          if (!packer.add({ ino: e.ino, off: e.offset, type, name: e.name, entry })) break;
+          if (entry.nodeid) inos.push(entry.nodeid);
+        } else if (!packer.add({ ino: e.ino, off: e.offset, type, name: e.name })) break;
+      }
+      return new WithLookups(packer.finish(), inos);
+    });
+  }
+
+  return b;
+}
+
+/** getxattr/listxattr: a size probe (0) gets the length, a short buffer ERANGE. */
+function sized(value: Uint8Array, size: number): { size: number } | Uint8Array {
+  if (size === 0) return { size: value.byteLength };
+  if (value.byteLength > size) throw new FsError('ERANGE');
+  return value;
+}
+
+export type { OpName };

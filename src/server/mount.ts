@@ -1,0 +1,70 @@
+/**
+ * Mount a FileSystem on a directory through the kernel: /dev/fuse, mount(8),
+ * a watchdog, the device channel and a session, wired together.
+ */
+import { mountFuse, type FuseMount, type MountOptions } from '../mount/index.js';
+import { DeviceChannel, type DeviceReader } from '../transport/device.js';
+import type { FileSystem } from './ops.js';
+import { Session, type SessionOptions } from './session.js';
+
+export interface PuffsMountOptions extends MountOptions, SessionOptions {
+  /** How requests are read from /dev/fuse (default 'epoll'). */
+  reader?: DeviceReader;
+  /** Unmount when the process gets SIGINT, SIGTERM or SIGHUP, then let it exit. Default false (the CLI sets it). */
+  unmountOnSignals?: boolean;
+}
+
+export interface Mounted {
+  readonly mountpoint: string;
+  readonly session: Session;
+  readonly fuse: FuseMount;
+  /** Unmount and wait for the session to end. Idempotent. */
+  unmount(): Promise<void>;
+  /** Settles when the session has ended (after unmount, or when the mount was taken away). */
+  readonly closed: Promise<Error | undefined>;
+}
+
+/** Serve `fs` at `mountpoint` until unmounted. */
+export async function mount(fs: FileSystem, mountpoint: string, options: PuffsMountOptions = {}): Promise<Mounted> {
+  const fuse = await mountFuse(mountpoint, options);
+  const maxWrite = options.maxWrite ?? 1 << 20;
+  const channel = new DeviceChannel(fuse.fd, { bufferSize: maxWrite + 4096, reader: options.reader });
+  const session = new Session(fs, channel, options);
+  let unmounting: Promise<void> | undefined;
+
+  const closed = session.start().then(async (err) => {
+    // Ended by the kernel (unmounted) or by an error while still mounted: make sure nothing is left.
+    if (!unmounting) await fuse.unmount({ lazy: true }).catch(() => undefined);
+    fuse.detachWatchdog();
+    removeSignalHandlers();
+    return err;
+  });
+
+  const unmount = (): Promise<void> => {
+    unmounting ??= (async () => {
+      try {
+        await fuse.unmount();
+      } finally {
+        // The kernel answers our reads with ENODEV once the mount is gone; if
+        // it was already gone, close the channel ourselves.
+        setTimeout(() => session.close(), 2000).unref();
+        await closed;
+      }
+    })();
+    return unmounting;
+  };
+
+  const onSignal = () => {
+    unmount().catch((err: unknown) => {
+      process.stderr.write(`puffs: unmount of ${fuse.mountpoint} failed: ${String((err as Error).message ?? err)}\n`);
+      process.exitCode = 1;
+    });
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  function removeSignalHandlers() {
+    if (options.unmountOnSignals) for (const s of signals) process.off(s, onSignal);
+  }
+  if (options.unmountOnSignals) for (const s of signals) process.on(s, onSignal);
+
+  return { mountpoint: fuse.mountpoint, session, fuse, unmount, closed };
+}
