@@ -57,7 +57,11 @@ export interface SessionOptions {
   readdirplus?: 'auto' | 'always' | 'off';
   /** The file system clears suid/sgid itself on write, chown and truncate (FUSE_HANDLE_KILLPRIV_V2). */
   handleKillpriv?: boolean;
-  /** Treat a second reply to one request as an error that throws (for tests). Default: log it. */
+  /**
+   * Track every answered request so that a second reply to one is caught: it
+   * is not sent, and lands in `session.bugs` (for tests; costs a set lookup
+   * per reply).
+   */
   strictReplies?: boolean;
   /** Where supplementary groups come from when the request does not carry them (default: /proc). */
   groupSource?: (pid: number) => readonly number[];
@@ -99,6 +103,8 @@ export class Session {
   connection?: ConnectionInfo;
   /** Count of replies sent; for tests and stats. */
   replies = 0;
+  /** Bugs caught in strictReplies mode (double replies). */
+  readonly bugs: Error[] = [];
 
   constructor(fs: FileSystem, channel: Channel, options: SessionOptions = {}) {
     this.fs = fs;
@@ -287,22 +293,21 @@ export class Session {
 
   private readonly answered = new Set<number>();
 
-  private noteReply(unique: number): void {
-    // Only async replies can race; synchronous ones are answered before the next frame is read.
+  /** strictReplies: false (and the bug recorded) when `unique` was answered already. */
+  private firstReply(unique: number): boolean {
+    if (!this.options.strictReplies) return true;
     if (this.answered.has(unique)) {
       const e = new DoubleReplyError(unique);
-      if (this.options.strictReplies) throw e;
+      this.bugs.push(e);
       process.emitWarning(e.message);
+      return false;
     }
+    this.answered.add(unique);
+    return true;
   }
 
   private send(unique: number, parts: Uint8Array[], value?: unknown): boolean {
-    if (this.ended) return false;
-    if (this.options.strictReplies) {
-      this.noteReply(unique);
-      this.answered.add(unique);
-      if (this.answered.size > 10000) this.answered.clear();
-    }
+    if (this.ended || !this.firstReply(unique)) return false;
     this.replies++;
     this.log?.(formatReply(unique, value));
     try {
@@ -314,11 +319,7 @@ export class Session {
   }
 
   private sendError(unique: number, errno: number): void {
-    if (this.ended) return;
-    if (this.options.strictReplies) {
-      this.noteReply(unique);
-      this.answered.add(unique);
-    }
+    if (this.ended || !this.firstReply(unique)) return;
     this.replies++;
     this.log?.(formatReply(unique, errno));
     try {
