@@ -118,3 +118,39 @@ test('the debug flag traces requests and replies', { skip }, async () => {
     await server.kill();
   }
 });
+
+test('a signal to a blocked reader makes the kernel send INTERRUPT, which aborts the op', { skip }, async () => {
+  const dir = await mountPoint();
+  let abortedWith: unknown;
+  let reads = 0;
+  class SlowFs extends HelloFs {
+    // Direct I/O: the reader's own request, not page-cache readahead, reaches us.
+    override open(): import('./types.js').OpenReply {
+      return { directIo: true };
+    }
+    override read(ctx: import('./types.js').RequestContext): Uint8Array {
+      reads++;
+      // Never answers on its own: only the interrupt ends it.
+      return new Promise<Uint8Array>((_resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => {
+          abortedWith = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        });
+      }) as unknown as Uint8Array;
+    }
+  }
+  const mounted = await mount(new SlowFs(), dir, { fsname: 'slow', subtype: 'hello' });
+  try {
+    const started = Date.now();
+    const r = await run('timeout', ['-s', 'INT', '0.5', 'cat', `${dir}/hello`]);
+    assert.notEqual(r.code, 0);
+    assert.ok(Date.now() - started < 5000, 'the reader was not left hanging');
+    await waitFor(() => abortedWith !== undefined, 2000, 'the abort');
+    assert.equal((abortedWith as { code?: string }).code, 'EINTR');
+    assert.equal(reads, 1);
+    assert.equal(mounted.session.pending, 0, 'the interrupted request got its one reply');
+  } finally {
+    await mounted.unmount().catch(() => undefined);
+    await removeMountPoint(dir);
+  }
+});
