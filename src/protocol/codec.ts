@@ -214,6 +214,7 @@ function decodeExtensions(
       throw new ProtocolError('bad-extension', `extension of size ${ext.size} overruns the frame`, header);
     }
     if (ext.type === FUSE_EXT_GROUPS) {
+      if (ext.size < L.extHeader.size + L.suppGroups.size) throw new ProtocolError('bad-extension', 'group extension too short for its count', header);
       const nr = view.getUint32(pos + L.extHeader.size, true);
       if (L.extHeader.size + 4 + nr * 4 > ext.size) throw new ProtocolError('bad-extension', 'group list overruns its extension', header);
       const groups: number[] = [];

@@ -45,7 +45,9 @@ export function getI64(view: DataView, offset: number): number {
 
 export function setU64(view: DataView, offset: number, value: number): void {
   if (value < 0 || !Number.isFinite(value)) {
-    view.setBigInt64(offset, BigInt(Math.trunc(value) || 0), true);
+    // NaN is 0, +Infinity the largest u64, -Infinity the smallest i64; BigInt() throws on non-finite values.
+    const big = value === Infinity ? -1n : value === -Infinity ? -(2n ** 63n) : BigInt(Math.trunc(value) || 0);
+    view.setBigInt64(offset, big, true);
     return;
   }
   view.setUint32(offset, value % TWO32, true);
