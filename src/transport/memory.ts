@@ -1,0 +1,130 @@
+/**
+ * Two channels joined in memory: for tests and for a client that runs the
+ * server in the same process. No bytes leave the process, but frames are
+ * still whole byte strings, so both ends run the same code as over a socket.
+ */
+import { ChannelClosedError, type Channel, type FrameHandler } from './channel.js';
+import { checkOutgoingFrame, resolveMaxFrameSize } from './framer.js';
+
+/** Options for {@link memoryPair}. */
+export interface MemoryPairOptions {
+  /** Largest frame either end accepts or sends, header included. Default 1 MiB + 4096. */
+  maxFrameSize?: number;
+}
+
+/** Queue marker: the peer closed; everything queued before it is still delivered. */
+const PEER_CLOSED = Symbol('peer closed');
+
+class MemoryChannel implements Channel {
+  readonly maxFrameSize: number;
+  peer!: MemoryChannel;
+  #handler: FrameHandler | undefined;
+  /** Frames (and the close marker) sent to this end, not yet delivered. */
+  #queue: (Uint8Array | typeof PEER_CLOSED)[] = [];
+  #scheduled = false;
+  #closed = false;
+  #closeError: Error | undefined;
+  #notified = false;
+
+  constructor(maxFrameSize: number) {
+    this.maxFrameSize = maxFrameSize;
+  }
+
+  start(handler: FrameHandler): void {
+    if (this.#handler) throw new Error('memory channel: start called twice');
+    this.#handler = handler;
+    if (this.#closed) queueMicrotask(() => this.#notify());
+    else this.#schedule();
+  }
+
+  send(parts: readonly Uint8Array[]): boolean {
+    if (this.#closed) throw new ChannelClosedError();
+    const total = checkOutgoingFrame(parts, this.maxFrameSize);
+    // Copy: the receiver owns its frame and the sender may reuse its parts at once.
+    const frame = new Uint8Array(total);
+    let offset = 0;
+    for (const part of parts) {
+      frame.set(part, offset);
+      offset += part.byteLength;
+    }
+    return this.peer.#enqueue(frame);
+  }
+
+  close(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    this.#queue.length = 0; // frames sent to us are dropped, as by a closed socket
+    this.peer.#enqueue(PEER_CLOSED);
+    if (this.#handler) this.#notify();
+  }
+
+  /** False when this end is closed and `item` is dropped. */
+  #enqueue(item: Uint8Array | typeof PEER_CLOSED): boolean {
+    if (this.#closed) return false; // sent to a closed end: lost, like bytes written to a dead socket
+    this.#queue.push(item);
+    this.#schedule();
+    return true;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || !this.#handler || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#drain);
+  }
+
+  /**
+   * Delivers what was queued when the drain began; frames queued meanwhile get
+   * a fresh microtask, so a handler never sees a frame from inside its own send.
+   */
+  readonly #drain = (): void => {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    for (const item of batch) {
+      if (this.#closed) return;
+      if (item === PEER_CLOSED) {
+        this.#closed = true;
+        this.#notify();
+        return;
+      }
+      try {
+        this.#handler!.frame(item);
+      } catch (error) {
+        this.close(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+    }
+    this.#schedule();
+  };
+
+  #notify(): void {
+    if (this.#notified) return;
+    this.#notified = true;
+    this.#handler!.closed(this.#closeError);
+  }
+}
+
+/**
+ * Two {@link Channel}s joined in memory: what one sends, the other receives.
+ *
+ * - `send` copies the parts into one Uint8Array (the caller may reuse its
+ *   parts at once) and never delivers synchronously: frames arrive in order,
+ *   in a microtask, so a handler is never re-entered from its own send.
+ *   It returns true when the frame was queued for the other end, false when
+ *   that end had already closed and the frame was dropped.
+ * - Frames sent before the other end starts wait for its `start`.
+ * - `close(error?)` on one end delivers `closed(error)` to that end
+ *   synchronously and drops frames still queued for it; the other end
+ *   receives every frame sent to it before the close, then `closed(undefined)`.
+ *   Frames it sends in between are dropped (send returns false), as on a socket whose peer is gone.
+ * - If a handler's `frame` throws, its end closes with that error.
+ */
+export function memoryPair(options: MemoryPairOptions = {}): [Channel, Channel] {
+  const maxFrameSize = resolveMaxFrameSize(options.maxFrameSize);
+  const a = new MemoryChannel(maxFrameSize);
+  const b = new MemoryChannel(maxFrameSize);
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
