@@ -25,6 +25,7 @@ ${'{FS_LIST}'}
 Mount options (-o, comma separated):
   allow_other            let other users use the mount
   default_permissions    let the kernel check permissions from modes
+  nodefault_permissions  leave permission checks to the file system
   ro                     read-only mount
   fsname=NAME            source name shown in /proc/mounts (default: the fs name)
   subtype=NAME           type shown as fuse.NAME (default: the fs name)
@@ -73,6 +74,9 @@ export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOpti
         break;
       case 'default_permissions':
         m.defaultPermissions = true;
+        break;
+      case 'nodefault_permissions':
+        m.defaultPermissions = false;
         break;
       case 'ro':
         m.readOnly = true;
@@ -138,14 +142,13 @@ async function cmdMount(args: string[]): Promise<void> {
   options.fsname ??= fsName;
   options.subtype ??= fsName;
   if (values.debug) options.debug = true;
-  let made;
+  const merged: PuffsMountOptions = { ...factory.defaults, ...options };
+  let fs;
   try {
-    made = factory.create(fsOptions);
+    fs = factory.create(fsOptions, merged);
   } catch (err) {
     fail((err as Error).message);
   }
-  const { fs, defaults } = made;
-  const merged: PuffsMountOptions = { ...defaults, ...options };
   let mounted;
   try {
     mounted = await mount(fs, dir, merged);

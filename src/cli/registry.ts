@@ -1,5 +1,6 @@
 /** The file systems the CLI can mount, by name. */
 import { HelloFs } from '../fs/hello/index.js';
+import { Tmpfs, parseTmpfsOptions } from '../fs/tmpfs/index.js';
 import type { FileSystem } from '../server/ops.js';
 import type { PuffsMountOptions } from '../server/mount.js';
 
@@ -7,8 +8,10 @@ export interface FsFactory {
   description: string;
   /** Help lines for the file system's own -o options. */
   options?: string;
-  /** Build the file system from its own options; also returns mount defaults it recommends. */
-  create(options: string[]): { fs: FileSystem; defaults: PuffsMountOptions };
+  /** Mount options this file system recommends; the user's -o options override them. */
+  defaults?: PuffsMountOptions;
+  /** Build the file system from its own options, knowing the final mount options. */
+  create(options: string[], mount: PuffsMountOptions): FileSystem;
 }
 
 export const fileSystems: Record<string, FsFactory> = {
@@ -16,7 +19,22 @@ export const fileSystems: Record<string, FsFactory> = {
     description: 'one read-only file, hello, with a greeting',
     create(options) {
       if (options.length) throw new Error(`hello takes no options (got ${options.join(',')})`);
-      return { fs: new HelloFs(), defaults: {} };
+      return new HelloFs();
+    },
+  },
+  tmpfs: {
+    description: 'a POSIX memory file system with the semantics and limits of Linux tmpfs',
+    options: [
+      '      size=N[k|m|g|%]    bytes of data it may hold (default 50% of RAM; 0 = unlimited)',
+      '      nr_inodes=N[k|m|g] files it may hold (default: half the RAM pages; 0 = unlimited)',
+      '      mode=OCTAL         mode of the root (default 1777)',
+      '      uid=N, gid=N       owner of the root (default: the mounting user)',
+      '      default_permissions is on unless -o nodefault_permissions, which',
+      '      makes tmpfs check permissions itself',
+    ].join('\n'),
+    defaults: { defaultPermissions: true },
+    create(options, mount) {
+      return new Tmpfs({ ...parseTmpfsOptions(options.join(',')), checkPermissions: !mount.defaultPermissions });
     },
   },
 };

@@ -13,6 +13,7 @@ import {
 import { Session, type SessionOptions } from './session.js';
 import type { FileSystem } from './ops.js';
 import { fsError } from '../errors.js';
+import { decodeNotification } from '../protocol/index.js';
 import { ROOT_ID, type Attr, type Entry } from './types.js';
 
 const t0 = { sec: 1, nsec: 2 };
@@ -313,4 +314,35 @@ test('readdirplus counts a lookup for each entry it sends, and only those', asyn
   assert.ok(sent > 0 && sent < many.length, `counted ${sent}`);
   assert.equal(session.lookupCount(100 + sent), 0, 'entries that did not fit are not counted');
   session.close();
+});
+
+test('a change through one session is announced to the other sessions of the same file system', async () => {
+  const fs: FileSystem = {
+    write: (_c, _i, _f, _o, data) => data.byteLength,
+    mkdir: (_c, _p, name): Entry => ({ ino: 50, attr: { ...fileAttr(50), mode: 0o40755 } }),
+    getattr: (_c, ino) => ({ attr: fileAttr(ino) }),
+  };
+  const a = setup(fs);
+  const b = setup(fs);
+  const notes: Uint8Array[] = [];
+  // Notifications have unique 0; the fake kernel files them under 0.
+  await a.kernel.init();
+  await b.kernel.init();
+  const w = await a.kernel.call('write', 7, { arg: { fh: 0, offset: 4096, size: 5, writeFlags: 0, lockOwner: 0n, flags: 0 }, data: Buffer.from('hello') });
+  assert.equal(w.error, 0);
+  await a.kernel.call('mkdir', 1, { arg: { mode: 0o755, umask: 0 }, name: 'sub' });
+  await new Promise((r) => setTimeout(r, 20));
+  notes.push(...(b.kernel.replies.get(0) ?? []));
+  const kinds = notes.map((n) => decodeNotification(n));
+  assert.deepEqual(kinds[0], { kind: 'invalInode', arg: { ino: 7, off: 4096, len: 5 } });
+  assert.ok(kinds.some((k) => k.kind === 'invalEntry' && k.arg.parent === 1 && k.name === 'sub'));
+  assert.ok(kinds.some((k) => k.kind === 'invalInode' && k.arg.ino === 1 && k.arg.off === -1));
+  assert.equal(a.kernel.replies.get(0), undefined, 'the session that made the change is not told');
+  // A read changes nothing and announces nothing.
+  const before = notes.length;
+  await a.kernel.call('getattr', 7, { arg: { getattrFlags: 0, fh: 0 } });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal((b.kernel.replies.get(0) ?? []).length, before);
+  a.session.close();
+  b.session.close();
 });

@@ -34,6 +34,7 @@ import { Context, procGroups } from './context.js';
 import { opVector, type OpVector } from './defaults.js';
 import type { FileSystem } from './ops.js';
 import { bridge, WithLookups, type Bridge } from './bridge.js';
+import { announce, joinCoherence } from './coherence.js';
 import type { ConnectionInfo } from './types.js';
 
 export interface SessionOptions {
@@ -135,8 +136,11 @@ export class Session {
     });
   }
 
+  private leaveCoherence?: () => void;
+
   /** Start serving. Returns `closed`. */
   start(): Promise<Error | undefined> {
+    this.leaveCoherence = joinCoherence(this.fs, this);
     this.channel.start({
       frame: (frame) => this.onFrame(frame),
       closed: (err) => this.onClosed(err),
@@ -277,6 +281,7 @@ export class Session {
     }
     const parts = encodeReply(op, req.header.unique, value as ReplyOf<typeof op>);
     const delivered = this.send(req.header.unique, parts, value);
+    announce(this.fs, this, req);
     // Count a reference only once the kernel has the entry: an interrupted
     // request's reply is refused, and the kernel will never forget it.
     if (delivered && lookups) for (const ino of lookups) this.addLookup(ino);
@@ -456,6 +461,7 @@ export class Session {
   private onClosed(err?: Error): void {
     if (this.ended) return;
     this.ended = true;
+    this.leaveCoherence?.();
     const reason = new FsError('ENOTCONN', { message: 'session ended' });
     for (const { ctx } of this.inFlight.values()) ctx.abort(reason);
     this.inFlight.clear();
