@@ -32,7 +32,9 @@ export const fileSystems: Record<string, FsFactory> = {
       '      default_permissions is on unless -o nodefault_permissions, which',
       '      makes tmpfs check permissions itself',
     ].join('\n'),
-    defaults: { defaultPermissions: true },
+    // Every change reaches tmpfs through a puffs session, and sessions keep
+    // each other's kernels coherent, so names and attributes can be cached long.
+    defaults: { defaultPermissions: true, entryTimeout: 60, attrTimeout: 60, negativeTimeout: 60 },
     create(options, mount) {
       return new Tmpfs({ ...parseTmpfsOptions(options.join(',')), checkPermissions: !mount.defaultPermissions });
     },

@@ -239,16 +239,25 @@ function requestBodySize(spec: OpSpec, req: Record<string, unknown>, options: Co
 /** What a requester fills in: the header without `len` and `opcode` (derived). */
 export type RequestInput<K extends OpName> = Omit<RequestOf<K>, 'header' | 'groups'> & {
   header: Omit<InHeader, 'len' | 'opcode' | 'totalExtlen'>;
+  /** Supplementary groups, sent as a FUSE_EXT_GROUPS request extension (7.38) when given. */
+  groups?: readonly number[];
 };
+
+/** Bytes of the FUSE_EXT_GROUPS extension for `n` groups: header, count, ids, padded to 8. */
+function groupsExtSize(n: number): number {
+  return (L.extHeader.size + L.suppGroups.size + 4 * n + 7) & ~7;
+}
 
 /** Encode a request (the client's side of the wire). Returns one frame. */
 export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: CodecOptions = defaultCodecOptions): Uint8Array {
   const spec: OpSpec = ops[req.op];
   const r = req as unknown as Record<string, unknown>;
-  const len = L.inHeader.size + requestBodySize(spec, r, options);
+  const groups = req.groups;
+  const extSize = groups ? groupsExtSize(groups.length) : 0;
+  const len = L.inHeader.size + requestBodySize(spec, r, options) + extSize;
   const frame = Buffer.alloc(len);
   const view = viewOf(frame);
-  L.inHeader.encode(view, 0, { ...req.header, len, opcode: spec.opcode, totalExtlen: 0 });
+  L.inHeader.encode(view, 0, { ...req.header, len, opcode: spec.opcode, totalExtlen: extSize / 8 });
   let pos = L.inHeader.size;
   if (spec.arg) {
     const arg = req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
@@ -268,7 +277,16 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
       pos += spec.items.size;
     }
   }
-  if (spec.data) frame.set(r.data as Uint8Array, pos);
+  if (spec.data) {
+    frame.set(r.data as Uint8Array, pos);
+    pos += (r.data as Uint8Array).byteLength;
+  }
+  if (groups) {
+    // Extensions follow everything else; the padding stays zero.
+    L.extHeader.encode(view, pos, { size: extSize, type: FUSE_EXT_GROUPS });
+    view.setUint32(pos + L.extHeader.size, groups.length, true);
+    for (let i = 0; i < groups.length; i++) view.setUint32(pos + L.extHeader.size + 4 + 4 * i, groups[i]!, true);
+  }
   return frame;
 }
 

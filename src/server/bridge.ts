@@ -151,7 +151,6 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
   const b: Bridge = {
     lookup(req, ctx) {
       namePattern(req.name);
-      const run = ops.lookup(ctx, req.header.nodeid, req.name);
       const negative = (err: unknown) => {
         // A cached "no such name" spares the kernel the next lookup.
         if (opts.negativeTimeout > 0 && (err as { code?: string })?.code === 'ENOENT') {
@@ -159,6 +158,12 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
         }
         throw err;
       };
+      let run: ReturnType<typeof ops.lookup>;
+      try {
+        run = ops.lookup(ctx, req.header.nodeid, req.name);
+      } catch (err) {
+        return negative(err); // a synchronous ENOENT is as negative as a rejected one
+      }
       return run instanceof Promise ? run.then(counted, negative) : counted(run);
     },
     getattr(req, ctx) {
@@ -228,7 +233,7 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
       );
     },
     write(req, ctx) {
-      return then(ops.write(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, req.data, req.arg.flags), (n) => ({ size: n }));
+      return then(ops.write(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, req.data, req.arg.writeFlags), (n) => ({ size: n }));
     },
     statfs(req, ctx) {
       return then(ops.statfs(ctx, req.header.nodeid), (st) => ({ st }));

@@ -127,7 +127,11 @@ export interface FileSystem {
   tmpfile?(ctx: RequestContext, parent: number, mode: number, flags: number): MaybePromise<CreateReply>;
   /** pread: up to `size` bytes at `offset`; fewer means end of file. Default: ENOSYS. */
   read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): MaybePromise<Uint8Array>;
-  /** pwrite: `data` is the file system's to keep. Return the bytes written. Default: ENOSYS. */
+  /**
+   * pwrite: `data` is the file system's to keep. Return the bytes written.
+   * `flags` are FUSE write flags: 1 = from the page cache (writeback),
+   * 4 = clear suid/sgid (the caller lacks CAP_FSETID). Default: ENOSYS.
+   */
   write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): MaybePromise<number>;
   /** Called on each close(2) of a descriptor. Default: success. */
   flush?(ctx: RequestContext, ino: number, fh: number, lockOwner: bigint): MaybePromise<void>;

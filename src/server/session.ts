@@ -66,6 +66,12 @@ export interface SessionOptions {
   strictReplies?: boolean;
   /** Where supplementary groups come from when the request does not carry them (default: /proc). */
   groupSource?: (pid: number) => readonly number[];
+  /**
+   * Close the channel on any malformed request, unknown opcodes included,
+   * instead of answering ENOSYS/EINVAL: for peers that are not the kernel
+   * (puffs serve). Default false.
+   */
+  closeOnBadFrame?: boolean;
 }
 
 interface InFlight {
@@ -123,6 +129,7 @@ export class Session {
       readdirplus: options.readdirplus ?? 'auto',
       handleKillpriv: options.handleKillpriv ?? false,
       strictReplies: options.strictReplies ?? false,
+      closeOnBadFrame: options.closeOnBadFrame ?? false,
       groupSource: options.groupSource,
     };
     if (options.debug) this.log = typeof options.debug === 'function' ? options.debug : (line) => process.stderr.write(line + '\n');
@@ -189,7 +196,7 @@ export class Session {
       }
     }
     this.log?.(formatBadFrame(header?.unique, err.message));
-    if (!header || err.kind === 'bad-length' || err.kind === 'short-frame') {
+    if (!header || err.kind === 'bad-length' || err.kind === 'short-frame' || this.options.closeOnBadFrame) {
       this.channel.close(err);
       return;
     }
