@@ -70,10 +70,18 @@ export function readPages(node: FileInode, offset: number, size: number): Uint8A
 export const SLAB_PAGES = 64;
 
 /**
+ * Largest write whose buffer is adopted instead of copied: one FUSE write
+ * (max_write 1 MiB). The session hands each write a fresh copy, so adopting
+ * it makes that copy the only one; the slack after a partial punch is
+ * bounded by one write.
+ */
+export const ADOPT_MAX_PAGES = 256;
+
+/**
  * Write `data` at `offset`, allocating pages as needed. Stops at the first
  * page that cannot be allocated and returns the bytes written (0 if none
  * fit). Does not change the file size: the caller does. With `adopt`
- * (page-aligned, whole pages, at most SLAB_PAGES), the pages of `data`
+ * (page-aligned, whole pages, at most ADOPT_MAX_PAGES), the pages of `data`
  * become pages of the file without a copy.
  */
 export function writePages(node: FileInode, offset: number, data: Uint8Array, acct: BlockAccount, adopt: boolean): number {

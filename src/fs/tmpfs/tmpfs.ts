@@ -69,7 +69,7 @@ import {
   freePages,
   punchPages,
   readPages,
-  SLAB_PAGES,
+  ADOPT_MAX_PAGES,
   seekData,
   seekHole,
   truncatePages,
@@ -866,7 +866,7 @@ export class Tmpfs implements FileSystem {
   /**
    * pwrite at `offset` (the kernel, or the client, resolves O_APPEND). Writes
    * what fits: at the size limit the count is short, and ENOSPC only if
-   * nothing fits. A page-aligned `data` of whole pages (up to 256 KiB) that
+   * nothing fits. A page-aligned `data` of whole pages (up to 1 MiB) that
    * spans its whole ArrayBuffer is adopted (its pages become the file's)
    * instead of copied; the buffer then lives as long as any of those pages.
    */
@@ -881,7 +881,7 @@ export class Tmpfs implements FileSystem {
     if (offset + buf.byteLength > MAX_FILE_SIZE) buf = buf.subarray(0, MAX_FILE_SIZE - offset);
     this.killPrivs(node, ctx, false);
     // A page-aligned write of whole pages from a buffer it spans: keep its pages instead of copying.
-    const adopt = offset % PAGE_SIZE === 0 && buf.byteLength % PAGE_SIZE === 0 && buf.byteLength <= SLAB_PAGES * PAGE_SIZE &&
+    const adopt = offset % PAGE_SIZE === 0 && buf.byteLength % PAGE_SIZE === 0 && buf.byteLength <= ADOPT_MAX_PAGES * PAGE_SIZE &&
       buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer;
     const written = writePages(node, offset, buf, this.acct, adopt);
     if (written === 0) throw fsError('ENOSPC');
