@@ -239,6 +239,7 @@ t("utimes ns", lambda: (os.stat("f").st_atime_ns, os.stat("f").st_mtime_ns))
 # ---- locks ------------------------------------------------------------------------------
 fd = os.open("f", os.O_RDWR)
 fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)
+ready_r, ready_w = os.pipe()
 pid = os.fork()
 if pid == 0:
     fd2 = os.open("f", os.O_RDWR)
@@ -253,13 +254,16 @@ if pid == 0:
         res.append("child other range: taken")
     except OSError as e:
         res.append(f"child other range: {name(e.errno)}")
-    t0 = time.time()
+    os.write(ready_w, b"x")
     fcntl.lockf(fd2, fcntl.LOCK_EX, 10, 0)  # blocks until the parent unlocks
-    res.append(f"child waited: {time.time() - t0 > 0.15}")
+    # The parent creates the marker just before it unlocks: a lock that did not wait misses it.
+    res.append(f"child waited: {os.path.exists('unlock-marker')}")
     sys.stdout.write("\n".join(res) + "\n")
     sys.stdout.flush()
     os._exit(0)
-time.sleep(0.3)
+os.read(ready_r, 1)
+time.sleep(0.2)
+open("unlock-marker", "w").close()
 fcntl.lockf(fd, fcntl.LOCK_UN, 10, 0)
 os.waitpid(pid, 0)
 os.close(fd)

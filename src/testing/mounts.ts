@@ -10,8 +10,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
-/** Every mount point a test makes starts with this, so the sweep finds them all. */
-export const MOUNT_PREFIX = join(tmpdir(), 'puffs-test-');
+/**
+ * Every mount point a test process makes starts with this, so its sweep finds
+ * them all and never touches another run's mounts. `.ci/run` checks that
+ * nothing under `puffs-test-` is left at the end.
+ */
+export const MOUNT_PREFIX = join(tmpdir(), `puffs-test-${process.pid}-`);
 
 export function mountPoint(): Promise<string> {
   return mkdtemp(MOUNT_PREFIX);
