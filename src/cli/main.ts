@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { mount, type PuffsMountOptions } from '../server/mount.js';
 import { unmount } from '../mount/index.js';
 import { fileSystems, type FsFactory } from './registry.js';
+import { serveCommand } from '../server/serve.js';
 
 const HELP = `puffs: userspace file systems in TypeScript
 
@@ -16,6 +17,10 @@ Usage:
       dies anyway, a watchdog releases the mount within a second.
   puffs umount <dir>
       Unmount a FUSE mount (lazily if it is busy).
+  puffs serve <fs> --listen unix:/path.sock|tcp://host:port [--token T | --token-file F] [-o opts]
+      Serve file system <fs> over a socket to puffs clients (attach), no
+      mount needed. Non-loopback TCP needs a token or TLS (--tls-cert,
+      --tls-key). Run 'puffs serve --help' for all options.
   puffs --help | puffs mount --help
       This text.
 
@@ -187,6 +192,8 @@ async function main(argv: string[]): Promise<void> {
     case 'umount':
     case 'unmount':
       return cmdUmount(rest);
+    case 'serve':
+      return serveCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -20,8 +20,18 @@ export interface CoherentPeer {
 }
 
 const peersByFs = new WeakMap<FileSystem, Set<CoherentPeer>>();
+const aliases = new WeakMap<FileSystem, FileSystem>();
 
-export function joinCoherence(fs: FileSystem, peer: CoherentPeer): () => void {
+/**
+ * Sessions serving `view` (a per-session view of a shared file system, as
+ * puffs serve makes) take part in the coherence of `fs`.
+ */
+export function coherentAs(view: FileSystem, fs: FileSystem): void {
+  aliases.set(view, fs);
+}
+
+export function joinCoherence(view: FileSystem, peer: CoherentPeer): () => void {
+  const fs = aliases.get(view) ?? view;
   let set = peersByFs.get(fs);
   if (!set) peersByFs.set(fs, (set = new Set()));
   set.add(peer);
@@ -66,7 +76,7 @@ export function invalidationsFor(req: Request): ((peer: CoherentPeer) => Promise
 
 /** Tell every session of `fs` but `origin` what `req` changed. */
 export function announce(fs: FileSystem, origin: CoherentPeer, req: Request): void {
-  const peers = peersByFs.get(fs);
+  const peers = peersByFs.get(aliases.get(fs) ?? fs);
   if (!peers || peers.size < 2) return;
   const work = invalidationsFor(req);
   if (work.length === 0) return;

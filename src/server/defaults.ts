@@ -39,7 +39,7 @@ function rootOnlyGetattr(_ctx: unknown, ino: number): AttrReply {
 const emptyStatfs = (): StatFs => ({ blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 512 });
 
 /** Every FileSystem method, with its default. */
-export const defaults: Required<FileSystem> = {
+export const defaults: Required<Omit<FileSystem, 'features'>> = {
   init: ok,
   destroy: ok,
   statfs: emptyStatfs,
@@ -84,7 +84,7 @@ export const defaults: Required<FileSystem> = {
 };
 
 /** A file system's ops with the defaults filled in, bound to it, built once per session. */
-export type OpVector = { [K in keyof Required<FileSystem>]: NonNullable<FileSystem[K]> } & {
+export type OpVector = { [K in keyof typeof defaults]: NonNullable<FileSystem[K]> } & {
   /** Which ops the file system itself provides (capabilities are offered on that basis). */
   readonly provided: ReadonlySet<keyof FileSystem>;
 };
@@ -92,7 +92,7 @@ export type OpVector = { [K in keyof Required<FileSystem>]: NonNullable<FileSyst
 export function opVector(fs: FileSystem): OpVector {
   const provided = new Set<keyof FileSystem>();
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(defaults) as (keyof FileSystem)[]) {
+  for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
     const own = fs[key] as ((...args: unknown[]) => MaybePromise<unknown>) | undefined;
     if (typeof own === 'function') {
       provided.add(key);

@@ -41,7 +41,20 @@ export interface LockRequest {
   flock: boolean;
 }
 
+/** Protocol features a file system supports beyond the defaults; each changes what requests look like. */
+export interface FsFeatures {
+  /**
+   * open() and create() apply O_TRUNC themselves (FUSE_ATOMIC_O_TRUNC).
+   * Without it the kernel truncates with a SETATTR that the file system
+   * cannot tell from truncate(2).
+   */
+  atomicOTrunc?: boolean;
+}
+
 export interface FileSystem {
+  /** Optional features, read once when the session starts. */
+  readonly features?: FsFeatures;
+
   // ---- the file system as a whole -------------------------------------------------
 
   /** Called once the connection is negotiated, before any other request. Default: nothing. */
@@ -116,7 +129,11 @@ export interface FileSystem {
 
   // ---- files ------------------------------------------------------------------------
 
-  /** open(2) of an existing file; `flags` are the open flags (O_TRUNC is handled via setattr). Default: fh 0. */
+  /**
+   * open(2) of an existing file; `flags` are the open flags. O_TRUNC arrives
+   * here only with `features.atomicOTrunc`; otherwise the kernel sends a
+   * setattr first. Default: fh 0.
+   */
   open?(ctx: RequestContext, ino: number, flags: number): MaybePromise<OpenReply>;
   /**
    * Create and open `name` in `parent` (O_CREAT). umask is in ctx and not yet applied.

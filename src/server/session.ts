@@ -376,6 +376,7 @@ export class Session {
       InitFlag.SETXATTR_EXT |
       InitFlag.INIT_EXT;
     if (p.has('setlk')) want |= InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS;
+    if (this.fs.features?.atomicOTrunc) want |= InitFlag.ATOMIC_O_TRUNC;
     if (p.has('readdir') && this.options.readdirplus !== 'off') {
       want |= InitFlag.DO_READDIRPLUS;
       if (this.options.readdirplus === 'auto') want |= InitFlag.READDIRPLUS_AUTO;

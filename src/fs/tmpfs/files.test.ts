@@ -187,7 +187,7 @@ describe('tmpfs regular files', () => {
     assert.throws(() => fs.fallocate(c, ROOT_ID, d, 0, 10, 0), { code: 'EBADF' });
   });
 
-  it('copy_file_range copies data, keeps holes, and checks as the kernel', () => {
+  it('copy_file_range copies data, holes as allocated zeros, and checks as the kernel', () => {
     const fs = new Tmpfs();
     const src = newFile(fs, 'src');
     const dst = newFile(fs, 'dst');
@@ -202,10 +202,10 @@ describe('tmpfs regular files', () => {
     assert.ok(out.subarray(5000, 5 * 4096).every((b) => b === 0));
     assert.equal(text(out.subarray(5 * 4096, 5 * 4096 + 4)), 'tail');
     assert.ok(out.subarray(5 * 4096 + 4).every((b) => b === 9));
-    // Pages 2, 3 and 4 of the destination were holes in the source: freed.
-    assert.equal(fs.getattr(c, dst.ino).attr.blocks, 3 * 8);
+    // Holes of the source are copied as zeros and stay allocated, as the kernel's tmpfs does.
+    assert.equal(fs.getattr(c, dst.ino).attr.blocks, 6 * 8);
     assert.equal(fs.lseek(c, dst.ino, dst.fh, 5000, SEEK_DATA), 5000);
-    assert.equal(fs.lseek(c, dst.ino, dst.fh, 5000, SEEK_HOLE), 8192);
+    assert.equal(fs.lseek(c, dst.ino, dst.fh, 5000, SEEK_HOLE), 6 * 4096, "no hole before the end");
 
     // Past EOF: nothing; a copy that extends the destination grows it.
     assert.equal(fs.copyFileRange(c, src.ino, src.fh, 1 << 20, dst.ino, dst.fh, 0, 10, 0), 0);
@@ -311,15 +311,21 @@ describe('tmpfs timestamps', () => {
     assert.ok(ct(f) > before, 'unlink: inode ctime');
     assert.ok(m(dirB) > bB2 && ct(dirB) === m(dirB), 'unlink: parent mtime+ctime');
 
-    // setattr: ctime always; chmod leaves mtime; size changes mtime, even to the same size (as Linux).
+    // setattr: chmod sets ctime, leaves mtime; truncate(2) to the same size changes
+    // nothing (shmem_setattr); ftruncate (with a handle) stamps mtime and ctime.
     const mt = m(f);
     before = ct(f);
     await tick();
     fs.setattr(c, f, { mode: 0o600 });
     assert.ok(ct(f) > before && m(f) === mt);
+    const ctAfterChmod = ct(f);
     await tick();
-    fs.setattr(c, f, { size: 0 });
-    assert.ok(m(f) > mt && ct(f) === m(f));
+    fs.setattr(c, f, { size: fs.getattr(c, f).attr.size });
+    assert.ok(m(f) === mt && ct(f) === ctAfterChmod, 'truncate(2) to the same size');
+    const h = fs.open(c, f, 2).fh!;
+    await tick();
+    fs.setattr(c, f, { size: fs.getattr(c, f).attr.size, fh: h });
+    assert.ok(m(f) > mt && ct(f) === m(f), 'ftruncate to the same size');
 
     // utimes: explicit values, and "now".
     fs.setattr(c, f, { atime: { sec: 100, nsec: 5 }, mtime: { sec: 200, nsec: 7 } });

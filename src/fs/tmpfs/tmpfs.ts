@@ -141,7 +141,12 @@ function copyBytes(v: Uint8Array): Uint8Array {
  * per inode, 1024 per additional hard link, and 40 + name + value bytes per
  * extended attribute (xattrs are free when nr_inodes=0).
  */
+/** A page of zeros, the source for copying a hole. Never stored: writePages copies it. */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
 export class Tmpfs implements FileSystem {
+  /** O_TRUNC comes with open, so it can be told from truncate(2), whose times rule differs. */
+  readonly features = { atomicOTrunc: true } as const;
   private readonly nodes = new Map<number, Inode>();
   private readonly handles = new Map<number, Handle>();
   private readonly lockManager = new LockManager();
@@ -670,9 +675,14 @@ export class Tmpfs implements FileSystem {
     }
 
     const t = now();
+    // truncate(2) to the current size changes nothing, times included, as
+    // shmem_setattr does; ftruncate (which comes with the handle) stamps them.
+    const sizeNoop =
+      file !== null && size === file.size && changes.fh === undefined && mode === undefined && uid === undefined &&
+      gid === undefined && atime === undefined && mtime === undefined && ctime === undefined && !changes.killSuidgid;
     if (file !== null) {
       truncatePages(file, size!, this.acct);
-      file.touchModified(t);
+      if (!sizeNoop) file.touchModified(t);
       this.killPrivs(file, ctx, false);
     }
     if (uid !== undefined || gid !== undefined) {
@@ -694,7 +704,7 @@ export class Tmpfs implements FileSystem {
     if (changes.killSuidgid) this.killPrivs(node, ctx, true);
     if (atime !== undefined) node.setAtime(atime === 'now' ? t : atime);
     if (mtime !== undefined) node.setMtime(mtime === 'now' ? t : mtime);
-    node.setCtime(ctime ?? t);
+    if (!sizeNoop) node.setCtime(ctime ?? t);
     return { attr: this.attrOf(node) };
   }
 
@@ -813,6 +823,7 @@ export class Tmpfs implements FileSystem {
   open(ctx: RequestContext, ino: number, flags: number): OpenReply {
     const node = this.node(ino);
     this.mayOpen(ctx, node, flags);
+    if (flags & O_TRUNC && node instanceof FileInode) this.openTruncate(node, ctx);
     // Data changes only through puffs sessions, which keep every kernel's page
     // cache coherent (writes through it, invalidations for others): keep it.
     return { fh: this.openHandle(node, flags), keepCache: true };
@@ -828,16 +839,19 @@ export class Tmpfs implements FileSystem {
       const node = existing.node!;
       if (node instanceof DirInode) throw fsError('EISDIR');
       this.mayOpen(ctx, node, flags);
-      if ((flags & O_TRUNC) && node instanceof FileInode) {
-        truncatePages(node, 0, this.acct);
-        node.touchModified(now());
-        this.killPrivs(node, ctx, false);
-      }
+      if ((flags & O_TRUNC) && node instanceof FileInode) this.openTruncate(node, ctx);
       return { entry: this.entryOf(node), open: { fh: this.openHandle(node, flags), keepCache: true } };
     }
     const entry = this.mknod(ctx, parent, name, S_IFREG | (mode & 0o7777), 0);
     const node = this.nodes.get(entry.ino)!;
     return { entry, open: { fh: this.openHandle(node, flags), keepCache: true } };
+  }
+
+  /** O_TRUNC: empty the file and stamp mtime and ctime even if it was empty (do_truncate with ATTR_OPEN). */
+  private openTruncate(node: FileInode, ctx: RequestContext): void {
+    truncatePages(node, 0, this.acct);
+    node.touchModified(now());
+    this.killPrivs(node, ctx, false);
   }
 
   tmpfile(ctx: RequestContext, parent: number, mode: number, flags: number): CreateReply {
@@ -949,6 +963,7 @@ export class Tmpfs implements FileSystem {
    * holes in the destination (whole pages are freed there, partial ones
    * zeroed). Short on ENOSPC, as write.
    */
+  /** copy_file_range(2): copies bytes, holes as allocated zeros (the kernel's tmpfs does the same). */
   copyFileRange(
     ctx: RequestContext,
     inIno: number,
@@ -985,16 +1000,8 @@ export class Tmpfs implements FileSystem {
       const pos = inOffset + done;
       const idx = Math.floor(pos / PAGE_SIZE);
       const inPage = pos - idx * PAGE_SIZE;
-      const page = dataPage(src, idx);
-      if (page === undefined) {
-        // A hole: jump to the next data (or the end) and make that range a hole in the destination too.
-        const next = seekData(src, pos);
-        const stop = next < 0 ? inOffset + count : Math.min(next, inOffset + count);
-        const n = stop - pos;
-        punchPages(dst, outOffset + done, outOffset + done + n, this.acct);
-        done += n;
-        continue;
-      }
+      // Holes are copied as zeros, allocated, as the kernel's generic copy does on tmpfs.
+      const page = dataPage(src, idx) ?? ZERO_PAGE;
       const n = Math.min(PAGE_SIZE - inPage, count - done);
       const w = writePages(dst, outOffset + done, page.subarray(inPage, inPage + n), this.acct, false);
       done += w;
