@@ -94,8 +94,34 @@ export interface CodecOptions {
 
 export const defaultCodecOptions: CodecOptions = { setxattrExt: false };
 
+let viewBuffer: ArrayBufferLike | undefined;
+let viewOffset = -1;
+let lastView: DataView | undefined;
+
+/**
+ * A DataView from the start of `bytes` to the end of its buffer. The device
+ * reads every request into one buffer, so this is cached rather than made per
+ * message. It may reach past the frame: every decode checks lengths first.
+ */
 function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.buffer !== viewBuffer || bytes.byteOffset !== viewOffset) {
+    lastView = new DataView(bytes.buffer, bytes.byteOffset);
+    viewBuffer = bytes.buffer;
+    viewOffset = bytes.byteOffset;
+  }
+  return lastView!;
+}
+
+let poolBuffer: ArrayBufferLike | undefined;
+let poolView: DataView | undefined;
+
+/** A DataView over all of `bytes`' buffer (replies come from Node's small-buffer pool); offsets are absolute. */
+function absoluteView(bytes: Uint8Array): DataView {
+  if (bytes.buffer !== poolBuffer) {
+    poolView = new DataView(bytes.buffer);
+    poolBuffer = bytes.buffer;
+  }
+  return poolView!;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -294,9 +320,8 @@ function headerOnly(unique: number, error: number, extra: number): Buffer {
   const b = Buffer.allocUnsafe(L.outHeader.size + extra);
   b.writeUInt32LE(L.outHeader.size + extra, 0);
   b.writeInt32LE(error, 4);
-  const v = viewOf(b);
-  v.setUint32(8, unique % 2 ** 32, true);
-  v.setUint32(12, Math.floor(unique / 2 ** 32), true);
+  b.writeUInt32LE(unique % 2 ** 32, 8);
+  b.writeUInt32LE(Math.floor(unique / 2 ** 32), 12);
   return b;
 }
 
@@ -320,7 +345,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
   const layout = ops[op].reply as OpSpec['reply'];
   if (typeof layout === 'object') {
     const b = headerOnly(unique, 0, layout.size);
-    layout.encode(viewOf(b), L.outHeader.size, value as never);
+    layout.encode(absoluteView(b), b.byteOffset + L.outHeader.size, value as never);
     return [b];
   }
   switch (layout) {

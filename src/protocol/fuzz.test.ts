@@ -237,7 +237,8 @@ test(`fuzz: ${ITERATIONS} mutated frames only ever yield a value or a ProtocolEr
 
   for (let i = 0; i < ITERATIONS; i++) {
     const s = r.pick(pool);
-    const f = mutate(s, r);
+    // A buffer of exactly the frame's size, so a read past its end throws.
+    const f = Buffer.from(new Uint8Array(mutate(s, r)).buffer);
     let call: () => unknown;
     let label: string;
     if (s.what === 'request') {
@@ -256,6 +257,23 @@ test(`fuzz: ${ITERATIONS} mutated frames only ever yield a value or a ProtocolEr
       const plus = r.chance(0.8) ? s.plus! : !s.plus;
       call = () => decodeDirents(f, plus);
       label = `decodeDirents(plus ${plus})`;
+    }
+    // The same frame at the start of a larger buffer of garbage (as the device
+    // reads it) must decode the same: no check may lean on the buffer's end.
+    const outcome = (fn: () => unknown): string => {
+      try {
+        return JSON.stringify(fn(), (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
+      } catch (e) {
+        return e instanceof ProtocolError ? `ProtocolError:${e.kind}` : `other:${String(e)}`;
+      }
+    };
+    if (s.what === 'request' && i % 4 === 0) {
+      const big = Buffer.alloc(f.byteLength + 64 + (i % 13));
+      for (let j = f.byteLength; j < big.byteLength; j++) big[j] = (j * 131 + i) & 0xff;
+      f.copy(big);
+      const embedded = big.subarray(0, f.byteLength);
+      const options = s.options;
+      assert.equal(outcome(() => decodeRequest(embedded, options)), outcome(() => decodeRequest(f, options)), `iteration ${i}: embedded frame decodes differently`);
     }
     try {
       call();
