@@ -94,72 +94,74 @@ export function struct<const F extends Fields>(name: string, fields: F): StructD
     }
     offset += size;
   }
-  const live = compiled.filter((f) => f.kind !== 'pad');
 
-  function decode(view: DataView, base: number): StructValue<F> {
-    const out: Record<string, unknown> = {};
-    for (const f of live) {
-      const at = base + f.offset;
-      switch (f.kind) {
-        case 'u16':
-          out[f.name] = view.getUint16(at, true);
-          break;
-        case 'u32':
-          out[f.name] = view.getUint32(at, true);
-          break;
-        case 'i32':
-          out[f.name] = view.getInt32(at, true);
-          break;
-        case 'u64':
-          out[f.name] = getU64(view, at);
-          break;
-        case 'i64':
-          out[f.name] = getI64(view, at);
-          break;
-        case 'u64n':
-          out[f.name] = view.getBigUint64(at, true);
-          break;
-        case 'struct':
-          out[f.name] = f.struct!.decode(view, at);
-          break;
-      }
-    }
-    return out as StructValue<F>;
-  }
-
-  function encode(view: DataView, base: number, value: Partial<StructValue<F>>): void {
-    const v = value as Record<string, unknown>;
-    for (const f of compiled) {
-      const at = base + f.offset;
-      const x = v[f.name];
-      switch (f.kind) {
-        case 'pad':
-          for (let i = 0; i < f.size; i++) view.setUint8(at + i, 0);
-          break;
-        case 'u16':
-          view.setUint16(at, (x as number | undefined) ?? 0, true);
-          break;
-        case 'u32':
-          view.setUint32(at, ((x as number | undefined) ?? 0) >>> 0, true);
-          break;
-        case 'i32':
-          view.setInt32(at, (x as number | undefined) ?? 0, true);
-          break;
-        case 'u64':
-        case 'i64':
-          setU64(view, at, (x as number | undefined) ?? 0);
-          break;
-        case 'u64n':
-          view.setBigUint64(at, (x as bigint | undefined) ?? 0n, true);
-          break;
-        case 'struct':
-          f.struct!.encode(view, at, (x as Record<string, never> | undefined) ?? {});
-          break;
-      }
-    }
-  }
-
+  const { decode, encode } = compile<F>(compiled);
   return { name, size: offset, fields, decode, encode };
+}
+
+/**
+ * Turn a field list into straight-line decode and encode functions, once per
+ * struct: every request and reply goes through these, and a loop over field
+ * descriptors costs several times more. The source is built only from our own
+ * layout tables.
+ */
+function compile<F extends Fields>(fields: readonly CompiledField[]): Pick<StructDef<F>, 'decode' | 'encode'> {
+  const subs: StructDef<Fields>[] = [];
+  const get: string[] = [];
+  const set: string[] = ['let x;'];
+  for (const f of fields) {
+    const key = JSON.stringify(f.name);
+    const at = `base + ${f.offset}`;
+    if (f.kind === 'pad') {
+      for (let i = 0; i + 4 <= f.size; i += 4) set.push(`view.setUint32(base + ${f.offset + i}, 0, true);`);
+      for (let i = f.size - (f.size % 4); i < f.size; i++) set.push(`view.setUint8(base + ${f.offset + i}, 0);`);
+      continue;
+    }
+    set.push(`x = v[${key}];`);
+    switch (f.kind) {
+      case 'u16':
+        get.push(`${key}: view.getUint16(${at}, true)`);
+        set.push(`view.setUint16(${at}, x === undefined ? 0 : x, true);`);
+        break;
+      case 'u32':
+        get.push(`${key}: view.getUint32(${at}, true)`);
+        set.push(`view.setUint32(${at}, x === undefined ? 0 : x >>> 0, true);`);
+        break;
+      case 'i32':
+        get.push(`${key}: view.getInt32(${at}, true)`);
+        set.push(`view.setInt32(${at}, x === undefined ? 0 : x, true);`);
+        break;
+      case 'u64':
+        get.push(`${key}: getU64(view, ${at})`);
+        set.push(`setU64(view, ${at}, x === undefined ? 0 : x);`);
+        break;
+      case 'i64':
+        get.push(`${key}: getI64(view, ${at})`);
+        set.push(`setU64(view, ${at}, x === undefined ? 0 : x);`);
+        break;
+      case 'u64n':
+        get.push(`${key}: view.getBigUint64(${at}, true)`);
+        set.push(`view.setBigUint64(${at}, x === undefined ? 0n : x, true);`);
+        break;
+      case 'struct': {
+        const i = subs.push(f.struct!) - 1;
+        get.push(`${key}: subs[${i}].decode(view, ${at})`);
+        set.push(`subs[${i}].encode(view, ${at}, x === undefined ? {} : x);`);
+        break;
+      }
+    }
+  }
+  const make = new Function(
+    'getU64',
+    'getI64',
+    'setU64',
+    'subs',
+    `return {
+      decode(view, base) { return { ${get.join(', ')} }; },
+      encode(view, base, v) { ${set.join(' ')} },
+    };`,
+  ) as (...args: unknown[]) => Pick<StructDef<F>, 'decode' | 'encode'>;
+  return make(getU64, getI64, setU64, subs);
 }
 
 /** One field of a struct as laid out on the wire (padding included). */
