@@ -263,7 +263,8 @@ export class Core {
     }
     const r = await this.vfs.call('open', v.id, { arg: { flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC), openFlags: 0 } }, ctx);
     const f = this.track(v, r.fh, flags, r.openFlags, false);
-    if (flags & O_TRUNC && v.type === S_IFREG && f.writable) {
+    // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC too; may_open asks for write permission).
+    if (flags & O_TRUNC && v.type === S_IFREG) {
       try {
         await this.setattr(v, { size: 0 }, ctx, f.fh);
       } catch (err) {
@@ -473,7 +474,7 @@ export class Core {
 
   /** write(2) at the file's position, or at its end for O_APPEND (resolved here, serialised per node). */
   async write(f: OpenFile, data: Uint8Array, position: number | null | undefined, ctx: Ctx): Promise<number> {
-    if (f.flags & O_APPEND) return this.append(f, data, ctx);
+    if (f.flags & O_APPEND) return this.append(f, data, ctx, position === null || position === undefined || position < 0);
     if (position !== null && position !== undefined && position >= 0) return this.writeAt(f, data, position, ctx);
     const at = f.position;
     f.position += data.byteLength;
@@ -490,7 +491,7 @@ export class Core {
    * GETATTR; appends from this client queue behind each other's offsets only,
    * never behind each other's writes.
    */
-  private async append(f: OpenFile, data: Uint8Array, ctx: Ctx): Promise<number> {
+  private async append(f: OpenFile, data: Uint8Array, ctx: Ctx, advance = true): Promise<number> {
     const v = f.vnode;
     const len = data.byteLength;
     const base = v.appendTail ?? this.vfs.getattr(v, ctx, { fh: f.fh, fresh: true }).then((a) => a.size);
@@ -500,7 +501,8 @@ export class Core {
     try {
       const at = await base;
       const n = await this.writeAt(f, data, at, ctx);
-      f.position = at + n;
+      // pwrite(2) on an O_APPEND file writes at the end but leaves the file position alone.
+      if (advance) f.position = at + n;
       return n;
     } finally {
       if (--v.appendsInFlight === 0) v.appendTail = undefined;

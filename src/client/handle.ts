@@ -261,6 +261,8 @@ export class FileHandle extends EventEmitter {
       checkRange('length', length, view.byteLength - offset);
       bytes = view.subarray(offset, offset + length);
     }
+    // Node's filehandle.write: an empty buffer is a no-op, before any system call (and its EBADF).
+    if (typeof a !== 'string' && bufferView(a).byteLength === 0) return { bytesWritten: 0, buffer: a };
     const bytesWritten = await this.#op({ syscall: 'write' }, async (ctx) => {
       this.#checkWrite();
       return this.#core.write(this.#file, bytes, position, ctx);

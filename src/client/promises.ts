@@ -21,7 +21,6 @@ import {
   O_EXCL,
   O_NOFOLLOW,
   O_RDONLY,
-  O_TRUNC,
   O_WRONLY,
   checkEncoding,
   constants,
@@ -256,6 +255,14 @@ export class PuffsFs {
   /** open(2) semantics on a walked path (the kernel's do_filp_open). */
   async #openAt(p: string, flags: number, mode: number, ctx: Ctx): Promise<OpenFile> {
     const excl = (flags & O_CREAT) !== 0 && (flags & O_EXCL) !== 0;
+    // build_open_flags (Linux >= 6.4): O_CREAT|O_DIRECTORY is refused.
+    if (flags & O_CREAT && flags & O_DIRECTORY) throw errnoError('EINVAL');
+    if (flags & O_CREAT && p.length > 1 && p.endsWith('/')) {
+      // open_last_lookups: O_CREAT with a trailing slash on a normal last component is EISDIR, whatever it names.
+      const pw = await this.#walk(p.replace(/\/+$/, '') || '/', ctx, false);
+      pw.release();
+      if (pw.last === 'name') throw errnoError('EISDIR');
+    }
     const w = await this.#walk(p, ctx, !(flags & O_NOFOLLOW) && !excl);
     try {
       if (!w.node) {
@@ -362,9 +369,11 @@ export class PuffsFs {
     try {
       if (src.isDir) throw errnoError('EISDIR');
       const attr = await this.#core.vfs.getattr(src.vnode, ctx, { fh: src.fh, fresh: true });
-      const flags = O_WRONLY | O_CREAT | O_TRUNC | (mode & COPYFILE_EXCL ? O_EXCL : 0);
+      // As libuv: no O_TRUNC at open, so that copying a file onto itself leaves it alone; truncate after that check.
+      const flags = O_WRONLY | O_CREAT | (mode & COPYFILE_EXCL ? O_EXCL : 0);
       dst = await this.#openAt(d, flags, attr.mode & 0o7777, ctx);
       if (dst.vnode === src.vnode) return;
+      await this.#core.setattr(dst.vnode, { size: 0 }, ctx, dst.fh);
       await this.#core.setattr(dst.vnode, { mode: attr.mode & 0o7777 }, ctx, dst.fh);
       const chunk = Math.max(this.#core.maxRead, 1 << 20);
       const buf = Buffer.allocUnsafe(chunk);
@@ -716,11 +725,12 @@ export class PuffsFs {
     const n = toPath(newPath, 'newPath');
     await this.#run({ syscall: 'link', path: e, dest: n }, undefined, (ctx) =>
       this.#with(e, ctx, false, async (src) => {
-        if (src.node.isDir) throw errnoError('EPERM');
         const w = await this.#walk(n, ctx, false);
         try {
+          // do_linkat: filename_create (EEXIST, ENOENT) comes before vfs_link's EPERM for a directory.
           if (w.node || w.last !== 'name') throw errnoError('EEXIST');
           if (w.trailingSlash) throw errnoError('ENOENT');
+          if (src.node.isDir) throw errnoError('EPERM');
           await this.#core.link(src.node, w.parent!, w.name, ctx);
         } finally {
           w.release();

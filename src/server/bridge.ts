@@ -228,9 +228,14 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
     },
     read(req, ctx) {
       const size = req.arg.size;
-      return then(ops.read(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, size), (data) =>
-        data.byteLength > size ? data.subarray(0, size) : data,
-      );
+      return then(ops.read(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, size), (data) => {
+        if (data instanceof Uint8Array) return data.byteLength > size ? data.subarray(0, size) : data;
+        // A gather list: never more than was asked for.
+        let total = 0;
+        for (const part of data) total += part.byteLength;
+        if (total <= size) return data;
+        return Buffer.concat(data as Uint8Array[]).subarray(0, size);
+      });
     },
     write(req, ctx) {
       return then(ops.write(ctx, req.header.nodeid, req.arg.fh, req.arg.offset, req.data, req.arg.writeFlags), (n) => ({ size: n }));

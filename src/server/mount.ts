@@ -2,6 +2,7 @@
  * Mount a FileSystem on a directory through the kernel: /dev/fuse, mount(8),
  * a watchdog, the device channel and a session, wired together.
  */
+import { writeFile } from 'node:fs/promises';
 import { mountFuse, type FuseMount, type MountOptions } from '../mount/index.js';
 import { DeviceChannel, type DeviceReader } from '../transport/device.js';
 import type { FileSystem } from './ops.js';
@@ -12,6 +13,12 @@ export interface PuffsMountOptions extends MountOptions, SessionOptions {
   reader?: DeviceReader;
   /** Unmount when the process gets SIGINT, SIGTERM or SIGHUP, then let it exit. Default false (the CLI sets it). */
   unmountOnSignals?: boolean;
+  /**
+   * Readahead window in KiB. The kernel starts FUSE mounts at 128 KiB; a
+   * larger window lets a sequential reader fetch up to max_write per request
+   * (default 1024; set through sysfs, which needs root; 0 leaves it alone).
+   */
+  readaheadKb?: number;
 }
 
 export interface Mounted {
@@ -30,6 +37,12 @@ export async function mount(fs: FileSystem, mountpoint: string, options: PuffsMo
   const maxWrite = options.maxWrite ?? 1 << 20;
   const channel = new DeviceChannel(fuse.fd, { bufferSize: maxWrite + 4096, reader: options.reader });
   const session = new Session(fs, channel, options);
+  const readahead = options.readaheadKb ?? 1024;
+  if (readahead > 0) {
+    // Named after the mount's device number; written after INIT, whose reply
+    // clamps the window. Best effort: without root it stays at 128 KiB.
+    void session.ready.then(() => writeFile(`/sys/class/bdi/${fuse.dev}/read_ahead_kb`, String(readahead)).catch(() => undefined));
+  }
   let unmounting: Promise<void> | undefined;
 
   const closed = session.start().then(async (err) => {

@@ -142,8 +142,12 @@ export interface FileSystem {
   create?(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): MaybePromise<CreateReply>;
   /** O_TMPFILE: an unnamed file in `parent`. Default: EOPNOTSUPP. */
   tmpfile?(ctx: RequestContext, parent: number, mode: number, flags: number): MaybePromise<CreateReply>;
-  /** pread: up to `size` bytes at `offset`; fewer means end of file. Default: ENOSYS. */
-  read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): MaybePromise<Uint8Array>;
+  /**
+   * pread: up to `size` bytes at `offset`; fewer means end of file. May answer
+   * with a gather list (written out with one writev, no copy); its buffers
+   * must stay unchanged until the reply is sent. Default: ENOSYS.
+   */
+  read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): MaybePromise<Uint8Array | readonly Uint8Array[]>;
   /**
    * pwrite: `data` is the file system's to keep. Return the bytes written.
    * `flags` are FUSE write flags: 1 = from the page cache (writeback),

@@ -108,6 +108,9 @@ export class Session {
   readonly closed: Promise<Error | undefined>;
   /** What INIT agreed on; undefined until then. */
   connection?: ConnectionInfo;
+  private resolveReady!: () => void;
+  /** Settles once INIT has been answered (never, if the session ends before). */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.resolveReady = resolve));
   /** Count of replies sent; for tests and stats. */
   replies = 0;
   /** Bugs caught in strictReplies mode (double replies). */
@@ -286,7 +289,9 @@ export class Session {
       lookups = value.inos;
       value = value.value;
     }
-    const parts = encodeReply(op, req.header.unique, value as ReplyOf<typeof op>);
+    let parts = encodeReply(op, req.header.unique, value as ReplyOf<typeof op>);
+    // A gather list lends the file system's buffers; a channel that writes later gets a copy.
+    if (parts.length > 2 && !this.channel.doneWithPartsOnSend) parts = [Buffer.concat(parts)];
     const delivered = this.send(req.header.unique, parts, value);
     announce(this.fs, this, req);
     // Count a reference only once the kernel has the entry: an interrupted
@@ -401,6 +406,7 @@ export class Session {
     };
     const finish = () => {
       this.initialized = true;
+      this.resolveReady();
       this.reply('init', unique, {
         major: FUSE_KERNEL_VERSION,
         minor,

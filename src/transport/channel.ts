@@ -44,6 +44,12 @@ export interface Channel {
   close(error?: Error): void;
   /** Largest frame this channel will accept or send. */
   readonly maxFrameSize: number;
+  /**
+   * True when send() is done with the parts once it returns (written, or
+   * copied). Otherwise a sender must not change them afterwards, and the
+   * session joins replies that lend a file system's own buffers.
+   */
+  readonly doneWithPartsOnSend?: boolean;
 }
 
 export class ChannelClosedError extends Error {

@@ -50,6 +50,8 @@ function pipeConstructor(): { Pipe: PipeConstructor; SOCKET: number } | undefine
 const endCodes = new Set(['ENODEV', 'ECONNABORTED', 'EBADF']);
 
 export class DeviceChannel implements Channel {
+  /** Parts are written (device) or copied (memory, port) before send returns. */
+  readonly doneWithPartsOnSend = true;
   readonly maxFrameSize: number;
   readonly reader: DeviceReader;
   private readonly fd: number;

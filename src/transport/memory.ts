@@ -16,6 +16,8 @@ export interface MemoryPairOptions {
 const PEER_CLOSED = Symbol('peer closed');
 
 class MemoryChannel implements Channel {
+  /** Parts are written (device) or copied (memory, port) before send returns. */
+  readonly doneWithPartsOnSend = true;
   readonly maxFrameSize: number;
   peer!: MemoryChannel;
   #handler: FrameHandler | undefined;

@@ -41,6 +41,8 @@ export interface PortChannelOptions {
  * throws, the channel closes with that error.
  */
 export class PortChannel implements Channel {
+  /** Parts are written (device) or copied (memory, port) before send returns. */
+  readonly doneWithPartsOnSend = true;
   readonly maxFrameSize: number;
   readonly #port: MessagePortLike;
   #handler: FrameHandler | undefined;

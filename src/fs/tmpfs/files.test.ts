@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, ROOT_ID } from '../../server/types.js';
 import { Tmpfs } from './index.js';
-import { O_APPEND, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, bytes, ctx, ns, text, tick } from './test-context.js';
+import { O_APPEND, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, bytes, ctx, ns, text, tick , readBytes } from './test-context.js';
 
 const c = ctx();
 const SEEK_DATA = 3;
@@ -18,10 +18,10 @@ describe('tmpfs regular files', () => {
     const fs = new Tmpfs();
     const { ino, fh } = newFile(fs);
     assert.equal(fs.write(c, ino, fh, 0, bytes('hello world'), 0), 11);
-    assert.equal(text(fs.read(c, ino, fh, 0, 100)), 'hello world');
-    assert.equal(text(fs.read(c, ino, fh, 6, 3)), 'wor');
-    assert.equal(fs.read(c, ino, fh, 11, 10).length, 0);
-    assert.equal(fs.read(c, ino, fh, 1000, 10).length, 0);
+    assert.equal(text(readBytes(fs, c, ino, fh, 0, 100)), 'hello world');
+    assert.equal(text(readBytes(fs, c, ino, fh, 6, 3)), 'wor');
+    assert.equal(readBytes(fs, c, ino, fh, 11, 10).length, 0);
+    assert.equal(readBytes(fs, c, ino, fh, 1000, 10).length, 0);
     const a = fs.getattr(c, ino).attr;
     assert.equal(a.size, 11);
     assert.equal(a.blocks, 8);
@@ -35,9 +35,9 @@ describe('tmpfs regular files', () => {
     const { ino, fh } = newFile(fs);
     const big = new Uint8Array(10000).map((_, i) => i % 251);
     assert.equal(fs.write(c, ino, fh, 4000, big.slice(), 0), 10000);
-    assert.deepEqual(fs.read(c, ino, fh, 4000, 10000), big);
+    assert.deepEqual(readBytes(fs, c, ino, fh, 4000, 10000), big);
     fs.write(c, ino, fh, 4090, bytes('XYZXYZXYZXYZ'), 0);
-    const back = fs.read(c, ino, fh, 4090, 12);
+    const back = readBytes(fs, c, ino, fh, 4090, 12);
     assert.equal(text(back), 'XYZXYZXYZXYZ');
     // Pages 0..3 are allocated (4000..13999).
     assert.equal(fs.getattr(c, ino).attr.blocks, 4 * 8);
@@ -50,7 +50,7 @@ describe('tmpfs regular files', () => {
     const a = fs.getattr(c, ino).attr;
     assert.equal(a.size, 100_003);
     assert.equal(a.blocks, 8);
-    const r = fs.read(c, ino, fh, 0, 100_003);
+    const r = readBytes(fs, c, ino, fh, 0, 100_003);
     assert.equal(r.length, 100_003);
     assert.ok(r.subarray(0, 100_000).every((b) => b === 0));
     assert.equal(text(r.subarray(100_000)), 'end');
@@ -65,7 +65,7 @@ describe('tmpfs regular files', () => {
     fs.setattr(c, ino, { size: 2 });
     assert.equal(fs.getattr(c, ino).attr.blocks, 8);
     fs.setattr(c, ino, { size: 8 });
-    assert.deepEqual([...fs.read(c, ino, fh, 0, 100)], [97, 98, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual([...readBytes(fs, c, ino, fh, 0, 100)], [97, 98, 0, 0, 0, 0, 0, 0]);
     fs.setattr(c, ino, { size: 0 });
     assert.equal(fs.getattr(c, ino).attr.blocks, 0);
     assert.equal(fs.usage().blocks, 0);
@@ -88,8 +88,8 @@ describe('tmpfs regular files', () => {
     assert.equal(fs.usage().blocks, 3);
     const grown = after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers);
     assert.ok(grown < 1024 * 1024, `grew ${grown} bytes`);
-    assert.equal(text(fs.read(c, ino, fh, 2 * 1024 ** 3, 6)), 'middle');
-    assert.ok(fs.read(c, ino, fh, 3 * 1024 ** 3, 65536).every((b) => b === 0));
+    assert.equal(text(readBytes(fs, c, ino, fh, 2 * 1024 ** 3, 6)), 'middle');
+    assert.ok(readBytes(fs, c, ino, fh, 3 * 1024 ** 3, 65536).every((b) => b === 0));
     assert.equal(fs.lseek(c, ino, fh, 10, SEEK_HOLE), 4096);
     assert.equal(fs.lseek(c, ino, fh, 4096, SEEK_DATA), 2 * 1024 ** 3);
     assert.equal(fs.lseek(c, ino, fh, 2 * 1024 ** 3 + 4096, SEEK_DATA), G4 - 4096);
@@ -100,10 +100,10 @@ describe('tmpfs regular files', () => {
     const { ino, fh } = newFile(fs);
     const data = new Uint8Array(8192).fill(7);
     fs.write(c, ino, fh, 0, data, 0);
-    assert.ok(fs.read(c, ino, fh, 0, 8192).every((b) => b === 7));
+    assert.ok(readBytes(fs, c, ino, fh, 0, 8192).every((b) => b === 7));
     fs.setattr(c, ino, { size: 100 });
     fs.setattr(c, ino, { size: 8192 });
-    const r = fs.read(c, ino, fh, 0, 8192);
+    const r = readBytes(fs, c, ino, fh, 0, 8192);
     assert.ok(r.subarray(0, 100).every((b) => b === 7));
     assert.ok(r.subarray(100).every((b) => b === 0));
   });
@@ -165,7 +165,7 @@ describe('tmpfs regular files', () => {
     op(0, 3 * 4096, 10_000);
     a = fs.getattr(c, ino).attr;
     assert.equal(a.size, 3 * 4096 + 10_000);
-    assert.ok(fs.read(c, ino, fh, 3 * 4096, 10_000).every((b) => b === 0));
+    assert.ok(readBytes(fs, c, ino, fh, 3 * 4096, 10_000).every((b) => b === 0));
     // Truncating down drops the pages beyond EOF too.
     fs.setattr(c, ino, { size: 3 * 4096 });
     assert.equal(fs.getattr(c, ino).attr.blocks, 3 * 8);
@@ -175,7 +175,7 @@ describe('tmpfs regular files', () => {
     a = fs.getattr(c, ino).attr;
     assert.equal(a.size, 3 * 4096);
     assert.equal(a.blocks, 2 * 8);
-    const r = fs.read(c, ino, fh, 0, 3 * 4096);
+    const r = readBytes(fs, c, ino, fh, 0, 3 * 4096);
     assert.ok(r.subarray(0, 100).every((b) => b === 1));
     assert.ok(r.subarray(100, 8192 + 50).every((b) => b === 0));
     assert.ok(r.subarray(8192 + 50).every((b) => b === 1));
@@ -197,7 +197,7 @@ describe('tmpfs regular files', () => {
     fs.write(c, dst.ino, dst.fh, 0, new Uint8Array(6 * 4096).fill(9), 0);
     const n = fs.copyFileRange(c, src.ino, src.fh, 0, dst.ino, dst.fh, 0, 1 << 30, 0);
     assert.equal(n, 5 * 4096 + 4);
-    const out = fs.read(c, dst.ino, dst.fh, 0, 6 * 4096);
+    const out = readBytes(fs, c, dst.ino, dst.fh, 0, 6 * 4096);
     assert.equal(text(out.subarray(0, 5000)), 'A'.repeat(5000));
     assert.ok(out.subarray(5000, 5 * 4096).every((b) => b === 0));
     assert.equal(text(out.subarray(5 * 4096, 5 * 4096 + 4)), 'tail');
@@ -232,9 +232,9 @@ describe('tmpfs regular files', () => {
     const { ino } = newFile(fs);
     const ro = fs.open(c, ino, O_RDONLY).fh!;
     assert.throws(() => fs.write(c, ino, ro, 0, bytes('x'), 0), { code: 'EBADF' });
-    assert.throws(() => fs.read(c, ino, 12345, 0, 1), { code: 'EBADF' });
+    assert.throws(() => readBytes(fs, c, ino, 12345, 0, 1), { code: 'EBADF' });
     const d = fs.opendir(c, ROOT_ID, 0).fh!;
-    assert.throws(() => fs.read(c, ROOT_ID, d, 0, 1), { code: 'EISDIR' });
+    assert.throws(() => readBytes(fs, c, ROOT_ID, d, 0, 1), { code: 'EISDIR' });
     assert.throws(() => fs.open(c, ROOT_ID, O_WRONLY), { code: 'EISDIR' });
   });
 
@@ -263,7 +263,7 @@ describe('tmpfs timestamps', () => {
     assert.equal(ns(t1.ctime), ns(t1.mtime));
     assert.equal(ns(t1.atime), ns(t0.atime));
     await tick();
-    fs.read(c, ino, fh, 0, 1);
+    readBytes(fs, c, ino, fh, 0, 1);
     const t2 = fs.getattr(c, ino).attr;
     assert.ok(ns(t2.atime) > ns(t1.atime));
     assert.equal(ns(t2.mtime), ns(t1.mtime));

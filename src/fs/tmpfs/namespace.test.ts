@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, ROOT_ID } from '../../server/types.js';
 import { Tmpfs } from './index.js';
-import { O_EXCL, O_RDWR, bytes, ctx, text } from './test-context.js';
+import { O_EXCL, O_RDWR, bytes, ctx, text , readBytes } from './test-context.js';
 
 const c = ctx();
 
@@ -121,7 +121,7 @@ describe('tmpfs directories and names', () => {
     fs.unlink(c, ROOT_ID, 'a');
     assert.equal(attr(fs, entry.ino).nlink, 1);
     assert.equal(fs.lookup(c, ROOT_ID, 'b').ino, entry.ino);
-    assert.equal(text(fs.read(c, entry.ino, open.fh!, 0, 10)), 'shared');
+    assert.equal(text(readBytes(fs, c, entry.ino, open.fh!, 0, 10)), 'shared');
   });
 });
 
@@ -136,7 +136,7 @@ describe('tmpfs inode lifetime', () => {
     fs.unlink(c, ROOT_ID, 'f');
     assert.throws(() => fs.lookup(c, ROOT_ID, 'f'), { code: 'ENOENT' });
     assert.equal(attr(fs, ino).nlink, 0);
-    assert.equal(text(fs.read(c, ino, fh, 0, 100)), 'still here');
+    assert.equal(text(readBytes(fs, c, ino, fh, 0, 100)), 'still here');
     fs.write(c, ino, fh, 10, bytes('!'), 0);
     fs.release(c, ino, fh, 0);
     // The kernel still references it: attributes remain.
@@ -156,7 +156,7 @@ describe('tmpfs inode lifetime', () => {
     // Still linked: forget alone frees nothing.
     assert.equal(attr(fs, entry.ino).nlink, 1);
     fs.unlink(c, ROOT_ID, 'f');
-    assert.equal(text(fs.read(c, entry.ino, open.fh!, 0, 1)), 'x');
+    assert.equal(text(readBytes(fs, c, entry.ino, open.fh!, 0, 1)), 'x');
     fs.release(c, entry.ino, open.fh!, 0);
     assert.throws(() => fs.getattr(c, entry.ino), { code: 'ENOENT' });
     assert.equal(fs.usage().blocks, 0);
@@ -171,10 +171,10 @@ describe('tmpfs inode lifetime', () => {
     fs.unlink(c, ROOT_ID, 'gone');
     fs.destroy();
     assert.throws(() => fs.getattr(c, gone.entry.ino), { code: 'ENOENT' });
-    assert.throws(() => fs.read(c, kept.entry.ino, kept.open.fh!, 0, 4), { code: 'EBADF' });
+    assert.throws(() => readBytes(fs, c, kept.entry.ino, kept.open.fh!, 0, 4), { code: 'EBADF' });
     assert.deepEqual(fs.usage(), { blocks: 1, inodes: 2, inodeSpace: 2048, handles: 0 });
     const fh = fs.open(c, kept.entry.ino, O_RDWR).fh!;
-    assert.equal(text(fs.read(c, kept.entry.ino, fh, 0, 10)), 'kept');
+    assert.equal(text(readBytes(fs, c, kept.entry.ino, fh, 0, 10)), 'kept');
   });
 
   it('O_TMPFILE: nlink 0 until linked; O_EXCL makes it unlinkable', () => {

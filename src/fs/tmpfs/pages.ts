@@ -19,7 +19,6 @@ export interface BlockAccount {
 /** Marker for a page allocated by fallocate and not yet written. */
 export const UNWRITTEN: Uint8Array = new Uint8Array(0);
 
-const EMPTY = new Uint8Array(0);
 
 function pageIndex(pos: number): number {
   // Offsets reach 2^53: no 32-bit shifts.
@@ -37,25 +36,31 @@ function presentIn(pages: Map<number, Uint8Array>, lo: number, hi: number): numb
   return out;
 }
 
-/** Read up to `size` bytes at `offset`; shorter at end of file. */
-export function readPages(node: FileInode, offset: number, size: number): Uint8Array {
-  if (offset >= node.size || size <= 0) return EMPTY;
+/** A page of zeros, lent to read replies for holes; never written. */
+const ZEROS: Uint8Array = new Uint8Array(PAGE_SIZE);
+
+/**
+ * Read up to `size` bytes at `offset` (shorter at end of file) as a gather
+ * list of views into the pages themselves, holes as views of a zero page: no
+ * copy. The views are valid until the file changes; the session writes them
+ * out before it reads the next request.
+ */
+export function readPages(node: FileInode, offset: number, size: number): Uint8Array[] {
+  if (offset >= node.size || size <= 0) return [];
   const n = Math.min(size, node.size - offset);
-  const out = new Uint8Array(n);
+  const out: Uint8Array[] = [];
   const pages = node.pages;
-  if (pages === null || pages.size === 0) return out;
   let pos = offset;
-  let dst = 0;
-  while (dst < n) {
+  let done = 0;
+  while (done < n) {
     const idx = pageIndex(pos);
     const inPage = pos - idx * PAGE_SIZE;
-    const len = Math.min(PAGE_SIZE - inPage, n - dst);
-    const page = pages.get(idx);
-    if (page !== undefined && page !== UNWRITTEN) {
-      out.set(inPage === 0 && len === PAGE_SIZE ? page : page.subarray(inPage, inPage + len), dst);
-    }
+    const len = Math.min(PAGE_SIZE - inPage, n - done);
+    const page = pages === null ? undefined : pages.get(idx);
+    const src = page === undefined || page === UNWRITTEN ? ZEROS : page;
+    out.push(inPage === 0 && len === PAGE_SIZE ? src : src.subarray(inPage, inPage + len));
     pos += len;
-    dst += len;
+    done += len;
   }
   return out;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, ROOT_ID } from '../../server/types.js';
 import { Tmpfs } from './index.js';
-import { O_RDWR, ctx } from './test-context.js';
+import { O_RDWR, ctx , readBytes } from './test-context.js';
 
 const c = ctx();
 const SEEK_DATA = 3;
@@ -130,14 +130,14 @@ function run(seed: number, steps: number, sizeLimitPages: number): void {
       // Random reads.
       const off = offset(MAX);
       const len = length();
-      const got = fs.read(c, f.ino, f.fh, off, len);
+      const got = readBytes(fs, c, f.ino, f.fh, off, len);
       assert.deepEqual(got, model.view().slice(off, off + len), what);
     }
 
     const attr = fs.getattr(c, f.ino).attr;
     assert.equal(attr.size, model.size, what);
     if (step % 8 === 0 || step === steps - 1) {
-      const all = fs.read(c, f.ino, f.fh, 0, model.size + 10);
+      const all = readBytes(fs, c, f.ino, f.fh, 0, model.size + 10);
       assert.ok(Buffer.compare(all, model.view()) === 0, `${what}: content differs`);
       // Allocation: at least the pages holding non-zero bytes.
       const v = model.view();

@@ -2,6 +2,7 @@
  * A RequestContext for calling file-system methods directly in tests.
  */
 import type { RequestContext } from '../../server/types.js';
+import type { Tmpfs } from './tmpfs.js';
 
 /** Who is asking: defaults to root with umask 0. */
 export interface TestContextOptions {
@@ -55,4 +56,18 @@ export function ns(t: { sec: number; nsec: number }): bigint {
 /** Let the clock move on. */
 export function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 2));
+}
+
+/** fs.read joined into one buffer: tmpfs answers reads with the pages themselves (a gather list). */
+export function readBytes(fs: { read(...a: Parameters<Tmpfs['read']>): ReturnType<Tmpfs['read']> }, ...args: Parameters<Tmpfs['read']>): Uint8Array {
+  const r = fs.read(...args);
+  if (r instanceof Uint8Array) return r;
+  const parts = r as readonly Uint8Array[];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }

@@ -866,7 +866,7 @@ export class Tmpfs implements FileSystem {
     return { entry, open: { fh: this.openHandle(node, flags) } };
   }
 
-  read(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Uint8Array {
+  read(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): Uint8Array[] {
     const h = this.handle(fh, ino);
     const node = this.regular(h.node);
     // With a writeback cache the kernel reads through write-only handles, so this is a permission check.
