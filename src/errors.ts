@@ -99,9 +99,19 @@ export class FsError extends Error implements NodeJS.ErrnoException {
   }
 }
 
-/** Shorthand for throwing from a file system: `throw fsError('ENOENT')`. */
+/**
+ * Shorthand for throwing from a file system: `throw fsError('ENOENT')`. The
+ * error carries no stack trace: the session only turns it into an errno, and
+ * capturing a trace costs more than the rest of a failed lookup.
+ */
 export function fsError(code: string, syscall?: string, path?: string): FsError {
-  return new FsError(code, { syscall, path });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new FsError(code, { syscall, path });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 const MAX_ERRNO = 4095;
