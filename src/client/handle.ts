@@ -169,7 +169,9 @@ export class FileHandle extends EventEmitter {
     const view = bufferView(buffer);
     checkRange('offset', offset, view.byteLength);
     checkRange('length', length, view.byteLength - offset);
+    // Node's filehandle.read: a zero length is answered before any system call (and its EBADF).
     const bytesRead = await this.#op({ syscall: 'read' }, async (ctx) => {
+      if (length === 0) return 0;
       this.#checkRead();
       return this.#core.read(this.#file, view.subarray(offset, offset + length), position, ctx);
     });

@@ -39,9 +39,16 @@ import type { Core, OpenFile } from './core.js';
 import type { Credentials, InitInfo } from './connection.js';
 import { FileHandle, ReadStream, WriteStream, type ReadStreamOptions, type WriteStreamOptions } from './handle.js';
 import { BigIntStats, Dirent, FUSE_SUPER_MAGIC, StatFs, Stats } from './stats.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, S_IFREG, MAY_EXEC, MAY_READ, MAY_WRITE, allowed, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
 
 const noop = (): void => undefined;
+
+/** The error is ENAMETOOLONG and the path's last component is longer than NAME_MAX (255 bytes). */
+function lastTooLong(path: string, err: unknown): boolean {
+  if ((err as FsError).code !== 'ENAMETOOLONG') return false;
+  const parts = path.split('/').filter(Boolean);
+  return parts.length > 0 && Buffer.byteLength(parts[parts.length - 1]!) > 255;
+}
 
 type StatOptions = { bigint?: boolean; signal?: AbortSignal };
 type ReadFileOptions = { encoding?: Encoding; flag?: string | number; signal?: AbortSignal };
@@ -229,6 +236,55 @@ export class PuffsFs {
     return this.#core.vfs.walk(path, ctx, { follow });
   }
 
+  /**
+   * filename_create's walk: the last name is looked up without following it,
+   * trailing slashes or not (an existing name is EEXIST, whatever it is).
+   */
+  async #createWalk(path: string, ctx: Ctx): Promise<Walk> {
+    const trimmed = path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+    const w = await this.#walk(trimmed, ctx, false);
+    if (trimmed !== path) w.trailingSlash = true;
+    return w;
+  }
+
+  /**
+   * may_linkat with protected_hardlinks (Linux's default): only the owner, or
+   * root, may link anything; others only a regular file they can read and
+   * write that is not setuid, nor setgid and group-executable.
+   */
+  async #mayLinkat(v: Vnode, ctx: Ctx): Promise<void> {
+    if (ctx.cred.uid === 0) return;
+    const vfs = this.#core.vfs;
+    const a = await vfs.permAttr(v, ctx);
+    if (a.uid === ctx.cred.uid) return;
+    const safe =
+      (a.mode & S_IFMT) === S_IFREG && !(a.mode & 0o4000) && (a.mode & 0o2010) !== 0o2010 && allowed(a, MAY_READ | MAY_WRITE, ctx.cred);
+    if (!safe) throw errnoError('EPERM');
+  }
+
+  /**
+   * setattr_prepare as the kernel runs it with default_permissions: chown
+   * (chown_ok, chgrp_ok) and chmod need the owner or root (EPERM); explicit
+   * times the owner (EPERM); times set to now the owner or write permission (EACCES).
+   */
+  async #setattrPrepare(v: Vnode, c: Parameters<Core['setattr']>[1], chown: boolean, ctx: Ctx): Promise<void> {
+    const cred = ctx.cred;
+    if (cred.uid === 0) return;
+    const a = await this.#core.vfs.permAttr(v, ctx);
+    const owner = a.uid === cred.uid;
+    if (c.uid !== undefined && !(owner && c.uid === a.uid)) throw errnoError('EPERM');
+    if (c.gid !== undefined && !(owner && (c.gid === a.gid || c.gid === cred.gid || (cred.groups ?? []).includes(c.gid)))) {
+      throw errnoError('EPERM');
+    }
+    if (c.mode !== undefined && !owner) throw errnoError('EPERM');
+    // chown_common asks to drop suid (and sgid with group exec) from a non-directory: a mode change, the owner's to make.
+    const killsPrivs = (a.mode & S_IFMT) !== S_IFDIR && (a.mode & 0o4000 || (a.mode & 0o2010) === 0o2010);
+    if (chown && killsPrivs && !owner) throw errnoError('EPERM');
+    const explicit = (c.atime !== undefined && c.atime !== 'now') || (c.mtime !== undefined && c.mtime !== 'now');
+    if (explicit && !owner) throw errnoError('EPERM');
+    if (!explicit && (c.atime !== undefined || c.mtime !== undefined) && !owner && !allowed(a, MAY_WRITE, cred)) throw errnoError('EACCES');
+  }
+
   /** Walk and require the node to exist (ENOENT otherwise). */
   async #node(path: string, ctx: Ctx, follow: boolean): Promise<Walk & { node: Vnode }> {
     const w = await this.#walk(path, ctx, follow);
@@ -274,7 +330,13 @@ export class PuffsFs {
       const v = w.node;
       if (v.isSymlink) throw errnoError('ELOOP');
       if (flags & O_DIRECTORY && !v.isDir) throw errnoError('ENOTDIR');
-      if (v.isDir && ((flags & O_ACCMODE) !== O_RDONLY || flags & O_CREAT)) throw errnoError('EISDIR');
+      // may_open: O_TRUNC asks for write access too, which a directory refuses.
+      if (v.isDir && ((flags & O_ACCMODE) !== O_RDONLY || flags & O_CREAT || flags & 0o1000)) throw errnoError('EISDIR');
+      // may_open: then the permission bits for the access asked (O_TRUNC asks for write on a regular file).
+      const acc = flags & O_ACCMODE;
+      let mask = acc === O_RDONLY ? MAY_READ : acc === O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
+      if (flags & 0o1000 && v.type === S_IFREG) mask |= MAY_WRITE;
+      await this.#core.vfs.permission(v, mask, ctx);
       switch (v.type) {
         case S_IFSOCK:
           throw errnoError('ENXIO');
@@ -453,7 +515,16 @@ export class PuffsFs {
     const p = toPath(path);
     await this.#run({ syscall, path: p }, undefined, (ctx) =>
       this.#with(p, ctx, follow, async (w) => {
-        await this.#core.setattr(w.node, changes, ctx);
+        const chown = syscall === 'chown' || syscall === 'lchown';
+        await this.#setattrPrepare(w.node, changes, chown, ctx);
+        let c = changes;
+        if (chown) {
+          // chown_common: ATTR_KILL_SUID | ATTR_KILL_SGID on a non-directory, whoever asks (root too), sent as a mode.
+          const a = await this.#core.vfs.permAttr(w.node, ctx);
+          const kill = (a.mode & S_IFMT) === S_IFDIR ? 0 : (a.mode & 0o4000) | ((a.mode & 0o2010) === 0o2010 ? 0o2000 : 0);
+          if (kill) c = { ...changes, mode: a.mode & 0o7777 & ~kill };
+        }
+        await this.#core.setattr(w.node, c, ctx);
       }),
     );
   }
@@ -491,7 +562,7 @@ export class PuffsFs {
     const mode = toMode(o.mode, 0o777);
     return this.#run({ syscall: 'mkdir', path: p }, o.signal, async (ctx) => {
       if (o.recursive) return this.#mkdirp(p, mode, ctx);
-      const w = await this.#walk(p, ctx, false);
+      const w = await this.#createWalk(p, ctx);
       try {
         if (w.node || w.last !== 'name') throw errnoError('EEXIST');
         await this.#core.mkdir(w.parent!, w.name, mode, ctx);
@@ -580,13 +651,14 @@ export class PuffsFs {
     if (options?.recursive) return this.rm(path, { recursive: true });
     const p = toPath(path);
     await this.#run({ syscall: 'rmdir', path: p }, options?.signal, async (ctx) => {
-      const w = await this.#walk(p, ctx, false);
+      // do_rmdir: the last name is not followed, trailing slash or not.
+      const w = await this.#createWalk(p, ctx);
       try {
         if (w.last === 'root') throw errnoError('EBUSY');
         if (w.last === 'dot') throw errnoError('EINVAL');
         if (w.last === 'dotdot') throw errnoError('ENOTEMPTY');
         if (!w.node) throw errnoError('ENOENT');
-        if (!w.node.isDir) throw errnoError('ENOTDIR');
+        await this.#core.vfs.mayDelete(w.parent!, w.node, true, ctx);
         await this.#core.rmdir(w.parent!, w.name, w.node, ctx);
       } finally {
         w.release();
@@ -600,11 +672,13 @@ export class PuffsFs {
   }
 
   async #unlinkAt(p: string, ctx: Ctx): Promise<void> {
-    const w = await this.#walk(p, ctx, false);
+    // do_unlinkat: the last name is not followed; a trailing slash is EISDIR or ENOTDIR after the lookup.
+    const w = await this.#createWalk(p, ctx);
     try {
       if (w.last !== 'name') throw errnoError('EISDIR');
       if (!w.node) throw errnoError('ENOENT');
-      if (w.node.isDir) throw errnoError('EISDIR');
+      if (w.trailingSlash) throw errnoError(w.node.isDir ? 'EISDIR' : 'ENOTDIR');
+      await this.#core.vfs.mayDelete(w.parent!, w.node, false, ctx);
       await this.#core.unlink(w.parent!, w.name, w.node, ctx);
     } finally {
       w.release();
@@ -684,37 +758,58 @@ export class PuffsFs {
    */
   async #rename(o: string, n: string, flags: number, ctx: Ctx): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const src = await this.#walk(o, ctx, false);
+      let src: Walk | undefined;
       let dst: Walk | undefined;
       try {
-        dst = await this.#walk(n, ctx, false);
-        if (src.last !== 'name' || dst.last !== 'name') throw errnoError('EBUSY');
-        const node = src.node;
-        if (!node) throw errnoError('ENOENT');
-        if (dst.trailingSlash && !node.isDir) throw errnoError('ENOTDIR');
-        const target = dst.node;
-        if (target === node) return;
-        const oldParent = src.parent!;
-        const newParent = dst.parent!;
-        if (node.isDir && (newParent === node || dst.ancestors.includes(node))) throw errnoError('EINVAL');
-        if (target) {
-          if (node.isDir && !target.isDir) throw errnoError('ENOTDIR');
-          if (!node.isDir && target.isDir) throw errnoError('EISDIR');
-          if (target.isDir && src.ancestors.includes(target)) throw errnoError('ENOTEMPTY');
+        // do_renameat2: both parents are walked first; the last names (not followed) are looked up later, so a
+        // name too long for the server in the last component comes after EBUSY and a missing source.
+        let srcLong: unknown;
+        let dstLong: unknown;
+        try {
+          src = await this.#createWalk(o, ctx);
+        } catch (err) {
+          if (!lastTooLong(o, err)) throw err;
+          srcLong = err;
         }
+        try {
+          dst = await this.#createWalk(n, ctx);
+        } catch (err) {
+          if (!lastTooLong(n, err)) throw err;
+          dstLong = err;
+        }
+        if ((src && src.last !== 'name') || (dst && dst.last !== 'name')) throw errnoError('EBUSY');
+        if (srcLong !== undefined) throw srcLong;
+        if (!src!.node) throw errnoError('ENOENT');
+        if (dstLong !== undefined) throw dstLong;
+        const s = src!;
+        const d = dst!;
+        const node = s.node!;
+        if (!node.isDir && (s.trailingSlash || d.trailingSlash)) throw errnoError('ENOTDIR');
+        const target = d.node;
+        const oldParent = s.parent!;
+        const newParent = d.parent!;
+        // lock_rename's trap: the source above the new parent (EINVAL), the target above the old one (ENOTEMPTY).
+        if (node.isDir && (newParent === node || d.ancestors.includes(node))) throw errnoError('EINVAL');
+        if (target && target.isDir && (oldParent === target || s.ancestors.includes(target))) throw errnoError('ENOTEMPTY');
+        // vfs_rename: the same node is nothing to do; then may_delete the source, may_create or may_delete the target.
+        if (target === node) return;
+        const vfs = this.#core.vfs;
+        await vfs.mayDelete(oldParent, node, node.isDir, ctx);
+        if (target) await vfs.mayDelete(newParent, target, node.isDir, ctx);
+        else await vfs.permission(newParent, MAY_WRITE | MAY_EXEC, ctx);
         const v1 = oldParent.version;
         const v2 = newParent.version;
         const revalidate = (): boolean => {
           if (attempt >= 3) return true; // the server decides
-          const e1 = oldParent.children?.get(src.name);
-          const e2 = newParent.children?.get(dst!.name);
+          const e1 = oldParent.children?.get(s.name);
+          const e2 = newParent.children?.get(d.name);
           const same1 = oldParent.version === v1 || e1?.node === node.id;
           const same2 = newParent.version === v2 || (target ? e2?.node === target.id : e2?.node === 0);
           return same1 && same2;
         };
-        if (await this.#core.rename(oldParent, src.name, node, newParent, dst.name, target, flags, revalidate, ctx)) return;
+        if (await this.#core.rename(oldParent, s.name, node, newParent, d.name, target, flags, revalidate, ctx)) return;
       } finally {
-        src.release();
+        src?.release();
         dst?.release();
       }
     }
@@ -725,11 +820,13 @@ export class PuffsFs {
     const n = toPath(newPath, 'newPath');
     await this.#run({ syscall: 'link', path: e, dest: n }, undefined, (ctx) =>
       this.#with(e, ctx, false, async (src) => {
-        const w = await this.#walk(n, ctx, false);
+        const w = await this.#createWalk(n, ctx);
         try {
           // do_linkat: filename_create (EEXIST, ENOENT) comes before vfs_link's EPERM for a directory.
           if (w.node || w.last !== 'name') throw errnoError('EEXIST');
           if (w.trailingSlash) throw errnoError('ENOENT');
+          await this.#mayLinkat(src.node, ctx);
+          await this.#core.vfs.permission(w.parent!, MAY_WRITE | MAY_EXEC, ctx);
           if (src.node.isDir) throw errnoError('EPERM');
           await this.#core.link(src.node, w.parent!, w.name, ctx);
         } finally {
@@ -743,7 +840,7 @@ export class PuffsFs {
     const t = toPath(target, 'target');
     const p = toPath(path);
     await this.#run({ syscall: 'symlink', path: t, dest: p }, undefined, async (ctx) => {
-      const w = await this.#walk(p, ctx, false);
+      const w = await this.#createWalk(p, ctx);
       try {
         if (w.node || w.last !== 'name') throw errnoError('EEXIST');
         if (w.trailingSlash) throw errnoError('ENOENT');

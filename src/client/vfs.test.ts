@@ -175,3 +175,54 @@ test('path walk: symlinks up to 40 deep, ELOOP beyond, .. stops at the root, lon
   assert.equal((await client.stat(new URL('file:///target'))).size, 3);
   await client.close();
 });
+
+test('permission checks from cached attributes, in the kernel\'s order (default_permissions)', { timeout: 20_000 }, async () => {
+  const { client: root } = await pair(new Tmpfs({ checkPermissions: true }), { entryTimeout: 60, attrTimeout: 60 }, { uid: 0, gid: 0, groups: [] });
+  const as = (uid: number, gid = uid): PuffsFs => root.withCredentials({ uid, gid, groups: [] });
+  const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: NodeJS.ErrnoException) => e.code ?? String(e));
+  // search permission on every directory walked, cached entries or not
+  await root.mkdir('/a', 0o700);
+  await root.symlink('a', '/a/a');
+  await root.lstat('/a/a');
+  assert.equal(await code(as(1000).stat('/a/a')), 'EACCES');
+  await root.mkdir('/d');
+  await root.chmod('/d', 0o444);
+  assert.equal(await code(as(1001).readFile('/d/.')), 'EACCES');
+  // sticky directory: EPERM before the type check
+  await root.mkdir('/s');
+  await root.chmod('/s', 0o1777);
+  await root.writeFile('/s/f', '');
+  await root.mkdir('/s/dir');
+  assert.equal(await code(as(1000).rmdir('/s/f')), 'EPERM');
+  assert.equal(await code(as(1000).unlink('/s/dir')), 'EPERM');
+  // write permission on the parent before the type check
+  assert.equal(await code(as(1001, 1000).rmdir('/d/x')), 'EACCES');
+  await root.chmod('/d', 0o755);
+  await root.writeFile('/d/f', '');
+  assert.equal(await code(as(1001, 1000).rmdir('/d/f')), 'EACCES');
+  // trailing slash on a name being created: an existing name is EEXIST
+  await root.symlink('loop', '/loop');
+  assert.equal(await code(root.mkdir('/loop/')), 'EEXIST');
+  assert.equal(await code(root.symlink('x', '/d/f/')), 'EEXIST');
+  assert.equal(await code(root.rmdir('/loop/')), 'ENOTDIR');
+  // rename: a missing source and '.' come before a name too long
+  assert.equal(await code(root.rename('/nothing', '/' + 'n'.repeat(256))), 'ENOENT');
+  assert.equal(await code(root.rename('/' + 'n'.repeat(256), '/.')), 'EBUSY');
+  // chmod by another user: EPERM
+  assert.equal(await code(as(1001).chmod('/d', 0o777)), 'EPERM');
+  // protected_hardlinks: another user's file that one cannot read and write
+  assert.equal(await code(as(1000).link('/d/f', '/s/l')), 'EPERM');
+  // chown drops suid from a file, root's chown included; another user's chown of such a file is EPERM
+  await root.chmod('/d/f', 0o4755);
+  assert.equal(await code(as(1000).chown('/d/f', -1, -1)), 'EPERM');
+  await root.chown('/d/f', -1, -1);
+  assert.equal((await root.stat('/d/f')).mode & 0o7777, 0o755);
+  // a zero-length read answers before the access mode is checked
+  const h = await root.open('/d/f', 'w');
+  assert.equal((await h.read(Buffer.alloc(4), 0, 0, 0)).bytesRead, 0);
+  await h.close();
+  // root may search any directory
+  await root.chmod('/a', 0);
+  assert.equal(await code(root.lstat('/a/a')), 'ok');
+  await root.close();
+});

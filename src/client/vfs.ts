@@ -46,6 +46,7 @@ export const S_IFBLK = 0o060000;
 export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
+export const S_ISVTX = 0o1000;
 
 /** Linux's MAXSYMLINKS. */
 export const MAX_SYMLINKS = 40;
@@ -134,6 +135,24 @@ export interface VfsOptions {
   idleMs?: number;
   /** How often the table is swept (default 1000 ms). */
   sweepMs?: number;
+}
+
+export const MAY_EXEC = 1;
+export const MAY_WRITE = 2;
+export const MAY_READ = 4;
+
+/** generic_permission on attributes (no ACLs). */
+export function allowed(attr: FuseAttr, mask: number, cred: Credentials): boolean {
+  const mode = attr.mode;
+  if (cred.uid === 0) {
+    if (!(mask & MAY_EXEC) || (mode & S_IFMT) === S_IFDIR) return true;
+    return (mode & 0o111) !== 0;
+  }
+  let bits: number;
+  if (attr.uid === cred.uid) bits = (mode >> 6) & 7;
+  else if (attr.gid === cred.gid || (cred.groups ?? []).includes(attr.gid)) bits = (mode >> 3) & 7;
+  else bits = mode & 7;
+  return (mask & ~bits & 7) === 0;
 }
 
 const now = (): number => performance.now();
@@ -340,6 +359,46 @@ export class Vfs {
     return target;
   }
 
+  // ---- permissions ------------------------------------------------------------------------
+
+  /**
+   * The kernel's generic_permission with default_permissions: `mask` is
+   * MAY_READ (4) | MAY_WRITE (2) | MAY_EXEC (1), checked against the node's
+   * mode bits (owner, else group incl. supplementary groups, else other),
+   * from cached attributes refreshed when they expired. uid 0 may do
+   * anything except execute a non-directory without any x bit.
+   */
+  async permission(v: Vnode, mask: number, ctx: Ctx): Promise<void> {
+    if (mask === 0) return;
+    // uid 0 needs the mode only to execute a non-directory (a node's type never changes).
+    if (ctx.cred.uid === 0 && (!(mask & MAY_EXEC) || v.isDir)) return;
+    const attr = await this.permAttr(v, ctx);
+    if (!allowed(attr, mask, ctx.cred)) throw errnoError('EACCES');
+  }
+
+  /** Attributes for a permission decision: the cached ones while valid, else fresh from the server. */
+  async permAttr(v: Vnode, ctx: Ctx): Promise<FuseAttr> {
+    return now() < v.attrExpires ? v.attr : this.getattr(v, ctx);
+  }
+
+  /**
+   * may_delete: write and search permission on `dir`, the sticky bit (only
+   * the owner of the victim or of the directory, or root, may remove), then
+   * the type: ENOTDIR when a directory was asked for, EISDIR when it was not.
+   */
+  async mayDelete(dir: Vnode, victim: Vnode, isDir: boolean, ctx: Ctx): Promise<void> {
+    await this.permission(dir, MAY_WRITE | MAY_EXEC, ctx);
+    if (ctx.cred.uid !== 0) {
+      const d = await this.permAttr(dir, ctx);
+      if (d.mode & S_ISVTX && d.uid !== ctx.cred.uid) {
+        const a = await this.permAttr(victim, ctx);
+        if (a.uid !== ctx.cred.uid) throw errnoError('EPERM');
+      }
+    }
+    if (isDir && !victim.isDir) throw errnoError('ENOTDIR');
+    if (!isDir && victim.isDir) throw errnoError('EISDIR');
+  }
+
   // ---- path walk --------------------------------------------------------------------------
 
   /**
@@ -374,6 +433,8 @@ export class Vfs {
         const isLast = queue.length === 0;
         const cur = stack[stack.length - 1]!;
         if (!cur.isDir) throw errnoError('ENOTDIR');
+        // may_lookup: search permission on every directory walked through.
+        await this.permission(cur, MAY_EXEC, ctx);
         if (comp === '.') {
           if (isLast) last = 'dot';
           continue;

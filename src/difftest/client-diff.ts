@@ -156,6 +156,8 @@ interface Side {
   abs(p: string): string;
   fds: (Handle | null)[];
   fdPaths: (string | null)[];
+  /** Who opened each slot: the kernel checks an fd op against the caller, who is the opener here. */
+  fdAs: (As | undefined)[];
   close(): Promise<void>;
 }
 
@@ -182,6 +184,7 @@ async function oracleSide(base: string): Promise<Side> {
     abs: (p) => `${root}/${p}`,
     fds: new Array<Handle | null>(SLOTS).fill(null),
     fdPaths: new Array<string | null>(SLOTS).fill(null),
+    fdAs: new Array<As | undefined>(SLOTS).fill(undefined),
     async close() {
       await closeAll(side);
       if (!isRoot) await makeRemovable(root);
@@ -217,6 +220,7 @@ async function subjectSide(fault: string | undefined): Promise<Side> {
     abs: (p) => `/${p}`,
     fds: new Array<Handle | null>(SLOTS).fill(null),
     fdPaths: new Array<string | null>(SLOTS).fill(null),
+    fdAs: new Array<As | undefined>(SLOTS).fill(undefined),
     async close() {
       await closeAll(side);
       await pfs.close();
@@ -274,9 +278,13 @@ function handleOf(s: Side, slot: number): Handle {
 /** Execute one op on one side. */
 export async function execOp(s: Side, op: Op, ignore: ReadonlySet<string>): Promise<Result> {
   if (op.k !== 'open' && op.k !== 'close' && 'slot' in op) {
-    // fd ops: the credentials were checked at open.
-    return execPlain(s, s.fs, op, ignore);
+    // fd ops run as whoever opened the slot: a client handle keeps its opener's
+    // credentials, so the oracle's process takes the same ids for the call.
+    return s.cred(s.fdAs[op.slot], () => execPlain(s, s.fs, op, ignore));
   }
+  if (op.k === 'open') s.fdAs[op.slot] = op.as;
+  // access(2) checks the real uid, which seteuid leaves at root: both sides ask as root.
+  if (op.k === 'access') return s.cred(undefined, (fs) => execPlain(s, fs, op, ignore));
   return s.cred(op.as, (fs) => execPlain(s, fs, op, ignore));
 }
 
