@@ -33,7 +33,6 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as nodeFs from 'node:fs';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -42,6 +41,7 @@ import { attach } from '../client/index.js';
 import { Tmpfs } from '../fs/tmpfs/index.js';
 import { describe, signature, type Divergence, type Entry, type NormStat, type Result } from './executor.js';
 import { formatOp, generate, HELPER_KINDS, nameReplacements, opPaths, pattern, simplifyOp, SLOTS, type As, type GenOptions, type Op, type OpKind } from './ops.js';
+import { normStat, hash, same, entryDiff, relation, relationsAgree, RECENT_NS } from './compare.js';
 
 const C = nodeFs.constants;
 
@@ -75,41 +75,8 @@ export interface ClientRunReport {
 
 // ---------------------------------------------------------------- normalizing (as executor.ts)
 
-function typeOf(mode: number): string {
-  switch (mode & C.S_IFMT) {
-    case C.S_IFREG:
-      return 'file';
-    case C.S_IFDIR:
-      return 'dir';
-    case C.S_IFLNK:
-      return 'symlink';
-    case C.S_IFIFO:
-      return 'fifo';
-    case C.S_IFCHR:
-      return 'chr';
-    case C.S_IFBLK:
-      return 'blk';
-    case C.S_IFSOCK:
-      return 'sock';
-    default:
-      return `type#${mode & C.S_IFMT}`;
-  }
-}
 
-function normStat(st: nodeFs.BigIntStats, ignore: ReadonlySet<string>): NormStat {
-  const mode = Number(st.mode);
-  const type = typeOf(mode);
-  const out: NormStat = { type, mode: (mode & 0o7777).toString(8), uid: Number(st.uid), gid: Number(st.gid) };
-  if (!ignore.has('nlink') && !(type === 'dir' && ignore.has('dirnlink'))) out.nlink = Number(st.nlink);
-  if (!(type === 'dir' && ignore.has('dirsize'))) out.size = Number(st.size);
-  if (!ignore.has('blocks') && !(type === 'dir' && ignore.has('dirblocks'))) out.blocks = Number(st.blocks);
-  if (!ignore.has('times') && !ignore.has('ctime>=mtime')) out['ctime>=mtime'] = st.ctimeNs >= st.mtimeNs;
-  return out;
-}
 
-function hash(b: Buffer): string {
-  return createHash('sha1').update(b).digest('hex').slice(0, 16);
-}
 
 function errCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -139,9 +106,6 @@ async function readAll(h: Handle, cap = 4 << 20): Promise<{ n: number; h: string
   return { n: total, h: hash(Buffer.concat(chunks)) };
 }
 
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 // ---------------------------------------------------------------- the two sides
 
@@ -469,21 +433,6 @@ function affected(op: Op, sides: Side[]): string[] {
   return [...set].sort();
 }
 
-function entryDiff(a: Entry, b: Entry): { field: string; oracle: unknown; subject: unknown } | null {
-  if ('err' in a.st || 'err' in b.st) {
-    if (!same(a.st, b.st)) return { field: 'exists', oracle: a.st, subject: b.st };
-  } else {
-    for (const k of new Set([...Object.keys(a.st), ...Object.keys(b.st)])) {
-      const x = (a.st as unknown as Record<string, unknown>)[k];
-      const y = (b.st as unknown as Record<string, unknown>)[k];
-      if (!same(x, y)) return { field: k, oracle: x, subject: y };
-    }
-  }
-  for (const k of ['content', 'target', 'entries'] as const) {
-    if (!same(a[k], b[k])) return { field: k, oracle: a[k], subject: b[k] };
-  }
-  return null;
-}
 
 // ---------------------------------------------------------------- time relations (as executor.ts)
 
@@ -507,21 +456,8 @@ async function timesOf(s: Side, paths: string[]): Promise<(Times | null)[]> {
 }
 
 /** A time set less than this long before an op may legitimately stay the same (coarse kernel clock). */
-const RECENT_NS = 15_000_000n;
 
-function relation(before: Times | null, after: Times | null, opStart: bigint): string {
-  if (!before || !after) return 'n/a';
-  if (before.ino !== after.ino) return 'another inode';
-  const one = (b: bigint, a: bigint) => (a !== b ? 'changed' : b >= opStart - RECENT_NS ? 'same?' : 'same');
-  return `mtime ${one(before.m, after.m)}, ctime ${one(before.c, after.c)}`;
-}
 
-function relationsAgree(a: string, b: string): boolean {
-  const wa = a.split(/[ ,]+/);
-  const wb = b.split(/[ ,]+/);
-  if (wa.length !== wb.length) return false;
-  return wa.every((w, i) => w === wb[i] || w === 'same?' || wb[i] === 'same?');
-}
 
 async function settle(sides: Side[], paths: string[]): Promise<void> {
   let newest = 0n;

@@ -15,12 +15,12 @@
  * 0777), removed again afterwards.
  */
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatOp, opPaths, pattern, SLOTS, type Op } from './ops.js';
 import { callHelper, ensureHelper, HelperServer, type HelperResult, errnoName, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, RENAME_EXCHANGE, RENAME_NOREPLACE } from './helper.js';
+import { normStat, hash, same, entryDiff, relation, relationsAgree, RECENT_NS } from './compare.js';
 
 const C = fs.constants;
 
@@ -87,26 +87,6 @@ interface Tree {
 
 // ---------------------------------------------------------------- normalizing
 
-function typeOf(mode: number): string {
-  switch (mode & C.S_IFMT) {
-    case C.S_IFREG:
-      return 'file';
-    case C.S_IFDIR:
-      return 'dir';
-    case C.S_IFLNK:
-      return 'symlink';
-    case C.S_IFIFO:
-      return 'fifo';
-    case C.S_IFCHR:
-      return 'chr';
-    case C.S_IFBLK:
-      return 'blk';
-    case C.S_IFSOCK:
-      return 'sock';
-    default:
-      return `type#${mode & C.S_IFMT}`;
-  }
-}
 
 export interface NormStat {
   type: string;
@@ -120,21 +100,7 @@ export interface NormStat {
   'ctime>=mtime'?: boolean;
 }
 
-function normStat(st: fs.BigIntStats, ignore: ReadonlySet<string>): NormStat {
-  const mode = Number(st.mode);
-  const type = typeOf(mode);
-  const out: NormStat = { type, mode: (mode & 0o7777).toString(8), uid: Number(st.uid), gid: Number(st.gid) };
-  if (!ignore.has('nlink') && !(type === 'dir' && ignore.has('dirnlink'))) out.nlink = Number(st.nlink);
-  if (!(type === 'dir' && ignore.has('dirsize'))) out.size = Number(st.size);
-  if (!ignore.has('blocks') && !(type === 'dir' && ignore.has('dirblocks'))) out.blocks = Number(st.blocks);
-  if (!ignore.has('rdev') && (type === 'chr' || type === 'blk')) out.rdev = `${Number(st.rdev) >> 8}:${Number(st.rdev) & 0xff}`;
-  if (!ignore.has('times') && !ignore.has('ctime>=mtime')) out['ctime>=mtime'] = st.ctimeNs >= st.mtimeNs;
-  return out;
-}
 
-function hash(b: Buffer): string {
-  return createHash('sha1').update(b).digest('hex').slice(0, 16);
-}
 
 function errCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -482,7 +448,7 @@ function affected(op: Op, trees: Tree[]): string[] {
   return [...set].sort();
 }
 
-interface Times {
+export interface Times {
   ino: bigint;
   m: bigint;
   c: bigint;
@@ -505,27 +471,13 @@ function timesOf(t: Tree, paths: string[]): (Times | null)[] {
  * coarse (a jiffy; multigrain timestamps only refine it for inodes queried
  * since their last change), so "unchanged" is then no evidence.
  */
-const RECENT_NS = 15_000_000n;
 
 /**
  * Whether an op changed a path's mtime and ctime ('same?' when unchanged but
  * too recent to tell); only meaningful when the path names the same inode
  * before and after.
  */
-function relation(before: Times | null, after: Times | null, opStart: bigint): string {
-  if (!before || !after) return 'n/a';
-  if (before.ino !== after.ino) return 'another inode';
-  const one = (b: bigint, a: bigint) => (a !== b ? 'changed' : b >= opStart - RECENT_NS ? 'same?' : 'same');
-  return `mtime ${one(before.m, after.m)}, ctime ${one(before.c, after.c)}`;
-}
 
-/** Two relations agree when equal, or when one side's 'same?' stands against 'same' or 'changed'. */
-function relationsAgree(a: string, b: string): boolean {
-  const wa = a.split(/[ ,]+/);
-  const wb = b.split(/[ ,]+/);
-  if (wa.length !== wb.length) return false;
-  return wa.every((w, i) => w === wb[i] || w === 'same?' || wb[i] === 'same?');
-}
 
 /** Sleep (synchronously) until no affected path's mtime or ctime is recent. */
 function settle(trees: Tree[], paths: string[]): void {
@@ -537,26 +489,7 @@ function settle(trees: Tree[], paths: string[]): void {
 
 // ---------------------------------------------------------------- comparing
 
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
-/** The first field of two entries that differs. */
-function entryDiff(a: Entry, b: Entry): { field: string; oracle: unknown; subject: unknown } | null {
-  if ('err' in a.st || 'err' in b.st) {
-    if (!same(a.st, b.st)) return { field: 'exists', oracle: a.st, subject: b.st };
-  } else {
-    for (const k of new Set([...Object.keys(a.st), ...Object.keys(b.st)])) {
-      const x = (a.st as unknown as Record<string, unknown>)[k];
-      const y = (b.st as unknown as Record<string, unknown>)[k];
-      if (!same(x, y)) return { field: k, oracle: x, subject: y };
-    }
-  }
-  for (const k of ['content', 'target', 'entries', 'xattrs'] as const) {
-    if (!same(a[k], b[k])) return { field: k, oracle: a[k], subject: b[k] };
-  }
-  return null;
-}
 
 // ---------------------------------------------------------------- FUSE-inherent differences
 
