@@ -8,30 +8,9 @@ import { resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { argError } from './errors.js';
 
-/** Linux open(2) flags (the FUSE protocol speaks Linux, whatever the client's platform). */
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-export const O_ACCMODE = 3;
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
-export const O_NOCTTY = 0o400;
-export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
-export const O_NONBLOCK = 0o4000;
-export const O_DSYNC = 0o10000;
-export const O_DIRECT = 0o40000;
-export const O_LARGEFILE = 0o100000;
-export const O_DIRECTORY = 0o200000;
-export const O_NOFOLLOW = 0o400000;
-export const O_NOATIME = 0o1000000;
-export const O_CLOEXEC = 0o2000000;
-export const O_SYNC = 0o4010000;
-
-export const F_OK = 0;
-export const R_OK = 4;
-export const W_OK = 2;
-export const X_OK = 1;
+/** Linux open(2) flags and access masks (the FUSE protocol speaks Linux, whatever the client's platform). */
+export { O_RDONLY, O_WRONLY, O_RDWR, O_ACCMODE, O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK, O_DSYNC, O_DIRECT, O_LARGEFILE, O_DIRECTORY, O_NOFOLLOW, O_NOATIME, O_CLOEXEC, O_SYNC, F_OK, R_OK, W_OK, X_OK } from '../linux.js';
+import { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_APPEND, O_NONBLOCK, O_DSYNC, O_DIRECT, O_DIRECTORY, O_NOFOLLOW, O_NOATIME, O_SYNC, F_OK, R_OK, W_OK, X_OK, S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK, S_IRWXU, S_IRUSR, S_IWUSR, S_IXUSR, S_IRWXG, S_IRGRP, S_IWGRP, S_IXGRP, S_IRWXO, S_IROTH, S_IWOTH, S_IXOTH } from '../linux.js';
 
 export const COPYFILE_EXCL = 1;
 export const COPYFILE_FICLONE = 2;
@@ -54,26 +33,26 @@ export const constants = Object.freeze({
   O_DSYNC,
   O_DIRECT,
   O_NONBLOCK,
-  S_IFMT: 0o170000,
-  S_IFREG: 0o100000,
-  S_IFDIR: 0o040000,
-  S_IFCHR: 0o020000,
-  S_IFBLK: 0o060000,
-  S_IFIFO: 0o010000,
-  S_IFLNK: 0o120000,
-  S_IFSOCK: 0o140000,
-  S_IRWXU: 0o700,
-  S_IRUSR: 0o400,
-  S_IWUSR: 0o200,
-  S_IXUSR: 0o100,
-  S_IRWXG: 0o70,
-  S_IRGRP: 0o40,
-  S_IWGRP: 0o20,
-  S_IXGRP: 0o10,
-  S_IRWXO: 0o7,
-  S_IROTH: 0o4,
-  S_IWOTH: 0o2,
-  S_IXOTH: 0o1,
+  S_IFMT,
+  S_IFREG,
+  S_IFDIR,
+  S_IFCHR,
+  S_IFBLK,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFSOCK,
+  S_IRWXU,
+  S_IRUSR,
+  S_IWUSR,
+  S_IXUSR,
+  S_IRWXG,
+  S_IRGRP,
+  S_IWGRP,
+  S_IXGRP,
+  S_IRWXO,
+  S_IROTH,
+  S_IWOTH,
+  S_IXOTH,
   F_OK,
   R_OK,
   W_OK,

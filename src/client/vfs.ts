@@ -38,15 +38,8 @@ import type { Body, CallOptions, Connection, Credentials, Pending } from './conn
 export type FuseAttr = StructValue<typeof L.attr.fields>;
 export type EntryOut = StructValue<typeof L.entryOut.fields>;
 
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
-export const S_ISVTX = 0o1000;
+export { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO, S_ISVTX } from '../linux.js';
+import { S_IFMT, S_IFLNK, S_IFDIR, S_ISVTX } from '../linux.js';
 
 /** Linux's MAXSYMLINKS. */
 export const MAX_SYMLINKS = 40;

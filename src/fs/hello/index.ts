@@ -3,12 +3,10 @@
  * `hello`, whose content is a greeting. Read it to learn the FileSystem API.
  */
 import { fsError } from '../../errors.js';
+import { O_ACCMODE, S_IFDIR, S_IFREG } from '../../linux.js';
 import type { FileSystem } from '../../server/ops.js';
 import { ROOT_ID, type Attr, type AttrReply, type DirEntry, type Entry, type OpenReply, type RequestContext, type Timespec } from '../../server/types.js';
 
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const O_ACCMODE = 3;
 
 export class HelloFs implements FileSystem {
   static readonly FILE_ID = 2;

@@ -4,34 +4,7 @@
  * protocol carries Linux flags whatever the host.
  */
 
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
-export const S_ISUID = 0o4000;
-export const S_ISGID = 0o2000;
-export const S_ISVTX = 0o1000;
-export const S_IXGRP = 0o010;
-
-export const R_OK = 4;
-export const W_OK = 2;
-export const X_OK = 1;
-
-export const O_ACCMODE = 0o3;
-export const O_RDONLY = 0o0;
-export const O_WRONLY = 0o1;
-export const O_RDWR = 0o2;
-export const O_CREAT = 0o100;
-export const O_EXCL = 0o200;
-export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
-
-export const SEEK_DATA = 3;
-export const SEEK_HOLE = 4;
+export { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO, S_ISUID, S_ISGID, S_ISVTX, S_IXGRP, R_OK, W_OK, X_OK, O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, SEEK_DATA, SEEK_HOLE } from '../../linux.js';
 
 export const PAGE_SHIFT = 12;
 /** tmpfs allocates in pages; holes, st_blocks and SEEK_DATA/SEEK_HOLE all work in this unit. */
