@@ -47,6 +47,26 @@ export function abortError(signal: AbortSignal): AbortError {
   return new AbortError(undefined, { cause: signal.reason });
 }
 
+/**
+ * `work`, or an AbortError as soon as `signal` fires. The request itself goes
+ * on until the server answers (the connection sends INTERRUPT); its outcome
+ * is then ignored.
+ */
+export async function withAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => undefined);
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 const sysMessages: Record<string, string> = {
   ERR_FS_EISDIR: 'Path is a directory',
   ERR_FS_CP_EEXIST: 'Target already exists',

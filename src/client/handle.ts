@@ -10,7 +10,7 @@ import { S_IFDIR } from './vfs.js';
 import type { Core, OpenFile } from './core.js';
 import type { Credentials } from './connection.js';
 import type { Ctx } from './vfs.js';
-import { abortError, argError, atSite, errnoError, type Site } from './errors.js';
+import { abortError, argError, atSite, errnoError, withAbort, type Site } from './errors.js';
 import { Stats, BigIntStats } from './stats.js';
 import {
   checkEncoding,
@@ -29,7 +29,6 @@ const kReadSize = 16384;
 /** Chunk size of readFile when the size is unknown, and of the streams. */
 const kChunk = 64 * 1024;
 
-const noop = (): void => undefined;
 
 function closedError(syscall: string): Error {
   const e = new Error('file closed') as Error & { code: string; syscall: string };
@@ -107,19 +106,7 @@ export class FileHandle extends EventEmitter {
     const ctx: Ctx = { cred: this.#cred, signal };
     this.#busy++;
     try {
-      const work = fn(ctx);
-      if (!signal) return await work;
-      work.catch(noop);
-      let onAbort!: () => void;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        return await Promise.race([work, aborted]);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+      return await withAbort(fn(ctx), signal);
     } catch (err) {
       throw atSite(err, site);
     } finally {
@@ -442,6 +429,34 @@ export interface WriteStreamOptions {
   signal?: AbortSignal;
 }
 
+
+/** A stream's _construct: open its handle, then say so as Node's file streams do. */
+function openStream(
+  stream: EventEmitter,
+  open: () => Promise<FileHandle>,
+  adopt: (h: FileHandle) => void,
+  callback: (error?: Error | null) => void,
+): void {
+  open().then(
+    (h) => {
+      adopt(h);
+      stream.emit('open', h.fd);
+      stream.emit('ready');
+      callback();
+    },
+    (err: Error) => callback(err),
+  );
+}
+
+/** A stream's _destroy: close the handle it opened (when autoClose), keeping the first error. */
+function closeStream(h: FileHandle | undefined, error: Error | null, callback: (error?: Error | null) => void): void {
+  if (!h) return callback(error);
+  h.close().then(
+    () => callback(error),
+    (e: Error) => callback(error ?? e),
+  );
+}
+
 /** fs.ReadStream over a FileHandle: reads `highWaterMark` bytes at a time from `start` to `end` (inclusive). */
 export class ReadStream extends Readable {
   bytesRead = 0;
@@ -472,16 +487,10 @@ export class ReadStream extends Readable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.#open().then(
-      (h) => {
-        this.#handle = h;
-        this.pending = false;
-        this.emit('open', h.fd);
-        this.emit('ready');
-        callback();
-      },
-      (err: Error) => callback(err),
-    );
+    openStream(this, this.#open, (h) => {
+      this.#handle = h;
+      this.pending = false;
+    }, callback);
   }
 
   override _read(n: number): void {
@@ -505,13 +514,7 @@ export class ReadStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const h = this.#handle;
-    if (h && this.#autoClose) {
-      h.close().then(
-        () => callback(error),
-        (e: Error) => callback(error ?? e),
-      );
-    } else callback(error);
+    closeStream(this.#autoClose ? this.#handle : undefined, error, callback);
   }
 
   close(callback?: (err?: Error | null) => void): void {
@@ -547,16 +550,10 @@ export class WriteStream extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.#open().then(
-      (h) => {
-        this.#handle = h;
-        this.pending = false;
-        this.emit('open', h.fd);
-        this.emit('ready');
-        callback();
-      },
-      (err: Error) => callback(err),
-    );
+    openStream(this, this.#open, (h) => {
+      this.#handle = h;
+      this.pending = false;
+    }, callback);
   }
 
   async #writeAll(data: Uint8Array): Promise<void> {
@@ -588,13 +585,7 @@ export class WriteStream extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const h = this.#handle;
-    if (h && this.#autoClose) {
-      h.close().then(
-        () => callback(error),
-        (e: Error) => callback(error ?? e),
-      );
-    } else callback(error);
+    closeStream(this.#autoClose ? this.#handle : undefined, error, callback);
   }
 
   close(callback?: (err?: Error | null) => void): void {

@@ -10,7 +10,7 @@
 import { posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FsError } from '../errors.js';
-import { abortError, argError, atSite, errnoError, SystemError, type Site } from './errors.js';
+import { abortError, argError, atSite, errnoError, SystemError, withAbort, type Site } from './errors.js';
 import {
   COPYFILE_EXCL,
   COPYFILE_FICLONE_FORCE,
@@ -214,19 +214,7 @@ export class PuffsFs {
       this.#core.checkOpen();
       if (signal?.aborted) throw abortError(signal);
       const ctx: Ctx = { cred: this.#cred, signal };
-      const work = fn(ctx);
-      if (!signal) return await work;
-      work.catch(noop);
-      let onAbort!: () => void;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        return await Promise.race([work, aborted]);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+      return await withAbort(fn(ctx), signal);
     } catch (err) {
       throw atSite(err, site);
     }
