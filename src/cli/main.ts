@@ -40,7 +40,8 @@ Mount options (-o, comma separated):
   negative_timeout=S     seconds a missing name may be cached (default 0)
   max_write=N            largest write request, bytes (default 1048576)
   writeback_cache        let the kernel cache writes
-  reader=epoll|threadpool  how /dev/fuse is read (default epoll)
+  reader=hot|epoll|threadpool  how /dev/fuse is read (default hot: blocking
+                         reads while requests keep coming, epoll when idle)
   Other options are passed to the file system (see its list above).
 
 Flags:
@@ -61,7 +62,8 @@ function fail(message: string): never {
 
 /** Split -o options into the generic ones and the file system's own. */
 export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOptions: string[] } {
-  const m: PuffsMountOptions = { unmountOnSignals: true };
+  // This process only serves, so the hot reader's short hold on the event loop costs nothing.
+  const m: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot' };
   const fsOptions: string[] = [];
   const num = (k: string, v: string | undefined): number => {
     const n = Number(v);
@@ -114,7 +116,7 @@ export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOpti
         m.writebackCache = true;
         break;
       case 'reader':
-        if (v !== 'epoll' && v !== 'threadpool') fail('reader must be epoll or threadpool');
+        if (v !== 'hot' && v !== 'epoll' && v !== 'threadpool') fail('reader must be hot, epoll or threadpool');
         m.reader = v;
         break;
       default:

@@ -5,9 +5,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { mount } from './mount.js';
 import { HelloFs } from '../fs/hello/index.js';
 import { mountPoint, removeMountPoint, run, startServer, sweepMounts, waitFor, isMounted, CLI } from '../testing/mounts.js';
+
+const HOT_FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'testing', 'hot-reader-fixture.js');
 
 const haveFuse = existsSync('/dev/fuse') && process.getuid?.() === 0;
 const skip = haveFuse ? false : 'needs /dev/fuse and root';
@@ -69,6 +73,36 @@ test('kill -9 of the server releases the mount within a second', { skip }, async
     // The directory is usable again, not a dead 'Transport endpoint is not connected'.
     const ls = await run('ls', ['-la', dir]);
     assert.equal(ls.code, 0, ls.stderr);
+  } finally {
+    await server.kill();
+  }
+});
+
+test("reader 'hot': after the last request, the event loop runs again within milliseconds (the waker ends the blocking read)", { skip }, async () => {
+  // In a child: were the waker broken, that process would block for good, and run() times it out.
+  const dir = await mountPoint();
+  try {
+    const r = await run(process.execPath, [HOT_FIXTURE, dir], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const { late } = JSON.parse(r.stdout) as { late: number[] };
+    assert.equal(late.length, 3);
+    // A cat and a 5 ms timer take tens of ms; a blocked loop waits for the kernel's next request, if any.
+    for (const ms of late) assert.ok(ms < 750, `cat and a 5 ms timer took ${ms.toFixed(0)} ms`);
+  } finally {
+    await removeMountPoint(dir);
+  }
+});
+
+test('the CLI (hot reader) still unmounts at once on SIGTERM after serving requests', { skip }, async () => {
+  const dir = await mountPoint();
+  const server = await startServer(['hello', dir], dir);
+  try {
+    assert.equal((await run('cat', [`${dir}/hello`])).stdout, 'Hello, world!\n');
+    const sent = Date.now();
+    server.child.kill('SIGTERM');
+    assert.equal((await server.exited).code, 0, server.stderr());
+    assert.ok(Date.now() - sent < 2000, `exit took ${Date.now() - sent} ms`);
+    assert.equal(await isMounted(dir), false);
   } finally {
     await server.kill();
   }

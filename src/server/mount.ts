@@ -9,7 +9,11 @@ import type { FileSystem } from './ops.js';
 import { Session, type SessionOptions } from './session.js';
 
 export interface PuffsMountOptions extends MountOptions, SessionOptions {
-  /** How requests are read from /dev/fuse (default 'epoll'). */
+  /**
+   * How requests are read from /dev/fuse (default 'epoll'). 'hot' is faster
+   * per request but may hold the event loop up to about 10 ms: for processes
+   * that only serve (the CLI's default).
+   */
   reader?: DeviceReader;
   /** Unmount when the process gets SIGINT, SIGTERM or SIGHUP, then let it exit. Default false (the CLI sets it). */
   unmountOnSignals?: boolean;
@@ -35,7 +39,7 @@ export interface Mounted {
 export async function mount(fs: FileSystem, mountpoint: string, options: PuffsMountOptions = {}): Promise<Mounted> {
   const fuse = await mountFuse(mountpoint, options);
   const maxWrite = options.maxWrite ?? 1 << 20;
-  const channel = new DeviceChannel(fuse.fd, { bufferSize: maxWrite + 4096, reader: options.reader });
+  const channel = new DeviceChannel(fuse.fd, { bufferSize: maxWrite + 4096, reader: options.reader, wakePath: fuse.mountpoint });
   const session = new Session(fs, channel, options);
   const readahead = options.readaheadKb ?? 1024;
   if (readahead > 0) {

@@ -154,6 +154,8 @@ export class Session {
     this.channel.start({
       frame: (frame) => this.onFrame(frame),
       closed: (err) => this.onClosed(err),
+      // DESTROY is answered from a promise the kernel waits on during unmount.
+      busy: () => this.inFlight.size > 0 || this.destroyed,
     });
     return this.closed;
   }

@@ -19,6 +19,12 @@ export interface FrameHandler {
    * error). Called exactly once; no frame follows.
    */
   closed(error?: Error): void;
+  /**
+   * True while the owner has requests outstanding that need the event loop
+   * to finish (asynchronous handlers). A channel may read ahead on the
+   * calling thread, blocking, only while this is false.
+   */
+  busy?(): boolean;
 }
 
 export interface Channel {
