@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { Lifecycle, log, must, run, sweepStale } from './lib/proc.mjs';
 import { detectContenders, puffsCli } from './lib/contenders.mjs';
-import { WORKLOADS, makeFloorFile, resetMount } from './lib/workloads.mjs';
+import { WORKLOADS, makeFloorFile, resetMount, warmUp } from './lib/workloads.mjs';
 import { memoryTest } from './lib/memory.mjs';
 import { checkTargets, fmt, summarize } from './lib/report.mjs';
 import { writeReport } from './lib/render.mjs';
@@ -165,6 +165,16 @@ async function main() {
         instances[g.id][c.id] = { error: String(err.message ?? err) };
         log(`${g.id}: ${c.label} did not start: ${err.message}`);
       }
+    }
+  }
+
+  // Warm-up: every contender, in every group, gets the same short unmeasured pass.
+  log('warm-up (not measured)');
+  for (const g of GROUPS) {
+    const ctx = { pbench, pin: g.pin, cache: g.cache, sizes: CONFIG.sizes, timeoutMs: CONFIG.timeoutMs };
+    for (const inst of Object.values(instances[g.id])) {
+      if (inst.error) continue;
+      await warmUp(ctx, inst).catch((err) => log(`${g.id}: warm-up failed: ${err.message}`));
     }
   }
 
