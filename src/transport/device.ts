@@ -28,6 +28,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
+// The global \`performance\` is a lazy getter in Node: a call per use.
+import { performance } from 'node:perf_hooks';
 import { ChannelClosedError, type Channel, type FrameHandler } from './channel.js';
 import { Waker } from './waker.js';
 
@@ -74,6 +76,16 @@ function streamWrap(): StreamWrapBinding | undefined {
 }
 
 const UV_ENOENT = -2;
+
+/** Node's fs binding, for a synchronous read without fs.readSync's validation (same call underneath). */
+const fsBinding = ((): { read(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number } | undefined => {
+  try {
+    const b = (process as unknown as { binding(name: string): { read?: unknown } }).binding('fs');
+    return typeof b.read === 'function' ? (b as never) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 type PipeConstructor = new (type: number) => PipeHandle;
 
 /** libuv's pipe handle, when this Node exposes it (it does through v24). */
@@ -161,6 +173,11 @@ export class DeviceChannel implements Channel {
     socket.resume();
   }
 
+  /** One read(2) into our buffer; throws the errno error. fs.readSync's argument checks cost more than the call here. */
+  private readBlocking(): number {
+    return fsBinding ? fsBinding.read(this.fd, this.buffer, 0, this.buffer.byteLength, -1) : fs.readSync(this.fd, this.buffer, 0, this.buffer.byteLength, null);
+  }
+
   /**
    * Serve with blocking reads while every request is answered synchronously.
    * Entered from the epoll callback; returns to it (and so to the event loop).
@@ -177,7 +194,7 @@ export class DeviceChannel implements Channel {
         const before = performance.now();
         let n: number;
         try {
-          n = fs.readSync(this.fd, this.buffer, 0, this.buffer.byteLength, null);
+          n = this.readBlocking();
         } catch (err) {
           waker.unblocked();
           const code = (err as NodeJS.ErrnoException).code;
