@@ -38,5 +38,8 @@ export function now(): Timespec {
     rebase();
     return now();
   }
-  return { sec, nsec };
+  // `| 0`: an int32, so V8 keeps nsec a small integer like the ones decoded
+  // from requests; a mix of boxed and small numbers in one field sent the
+  // optimized getattr path into a deoptimization loop.
+  return { sec, nsec: nsec | 0 };
 }
