@@ -229,9 +229,17 @@ export async function mountFuse(mountpoint: string, options: MountOptions = {}):
       const text = (result.stderr.trim() || result.stdout.trim() || `exit ${result.code ?? result.signal}`).replace(/\s*\n\s*/g, ' ');
       throw new FsError(mountErrorCode(text), { syscall: 'mount', path: target, message: `mount(8) failed: ${text}` });
     }
-    const after = await readMountInfo();
-    const mine = topMountAt(after, target);
-    if (!mine || mine.fstype !== fuseType(resolved) || before.some((m) => m.mountId === mine.mountId && m.dev === mine.dev)) {
+    const isNew = (m: MountInfo | undefined): m is MountInfo =>
+      m !== undefined && m.fstype === fuseType(resolved) && !before.some((b) => b.mountId === m.mountId && b.dev === m.dev);
+    let mine = topMountAt(await readMountInfo(), target);
+    // mountinfo is read in pieces; while other mounts come and go at the same
+    // time (tests, other servers) a read can miss a line. Look again before
+    // calling a mount that succeeded a failure.
+    for (let attempt = 0; attempt < 10 && !isNew(mine); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 10 * (attempt + 1)));
+      mine = topMountAt(await readMountInfo(), target);
+    }
+    if (!isNew(mine)) {
       throw new FsError('EIO', {
         syscall: 'mount',
         path: target,
