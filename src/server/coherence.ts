@@ -30,12 +30,17 @@ export function coherentAs(view: FileSystem, fs: FileSystem): void {
   aliases.set(view, fs);
 }
 
-export function joinCoherence(view: FileSystem, peer: CoherentPeer): () => void {
+/**
+ * Join the sessions of `view`'s file system. Returns the group (read-only,
+ * live: a session checks its size before each reply) and how to leave it.
+ */
+export function joinCoherence(view: FileSystem, peer: CoherentPeer): { peers: ReadonlySet<CoherentPeer>; leave: () => void } {
   const fs = aliases.get(view) ?? view;
   let set = peersByFs.get(fs);
   if (!set) peersByFs.set(fs, (set = new Set()));
   set.add(peer);
-  return () => set!.delete(peer);
+  const peers = set;
+  return { peers, leave: () => peers.delete(peer) };
 }
 
 /** Invalidations another kernel needs after `req` succeeded; [] for reads. */

@@ -79,6 +79,8 @@ interface InFlight {
   op: string;
 }
 
+const hasUmask: ReadonlySet<string> = new Set(['create', 'mknod', 'mkdir', 'tmpfile']);
+
 /** Thrown (or logged) when a request gets a second reply: a bug in the session or a file system. */
 export class DoubleReplyError extends Error {
   constructor(unique: number) {
@@ -147,10 +149,14 @@ export class Session {
   }
 
   private leaveCoherence?: () => void;
+  /** The sessions sharing this file system (this one included); announcing is for groups of two or more. */
+  private coherencePeers?: ReadonlySet<unknown>;
 
   /** Start serving. Returns `closed`. */
   start(): Promise<Error | undefined> {
-    this.leaveCoherence = joinCoherence(this.fs, this);
+    const group = joinCoherence(this.fs, this);
+    this.leaveCoherence = group.leave;
+    this.coherencePeers = group.peers;
     this.channel.start({
       frame: (frame) => this.onFrame(frame),
       closed: (err) => this.onClosed(err),
@@ -279,9 +285,10 @@ export class Session {
 
   private makeContext(req: Request): Context {
     const h = req.header;
-    const arg = (req as { arg?: { umask?: number } }).arg;
+    // Only the ops that create carry a umask; asking every op's argument for one is a megamorphic load.
+    const umask = hasUmask.has(req.op) ? ((req as { arg: { umask?: number } }).arg.umask ?? 0) : 0;
     const groupSource = this.options.groupSource ?? procGroups;
-    return new Context(h.uid, h.gid, h.pid, arg?.umask ?? 0, h.unique, req.groups, groupSource);
+    return new Context(h.uid, h.gid, h.pid, umask, h.unique, req.groups, groupSource);
   }
 
   private answer(req: Request, value: unknown): void {
@@ -295,7 +302,7 @@ export class Session {
     // A gather list lends the file system's buffers; a channel that writes later gets a copy.
     if (parts.length > 2 && !this.channel.doneWithPartsOnSend) parts = [Buffer.concat(parts)];
     const delivered = this.send(req.header.unique, parts, value);
-    announce(this.fs, this, req);
+    if (this.coherencePeers!.size > 1) announce(this.fs, this, req);
     // Count a reference only once the kernel has the entry: an interrupted
     // request's reply is refused, and the kernel will never forget it.
     if (delivered && lookups) for (const ino of lookups) this.addLookup(ino);
