@@ -69,9 +69,10 @@ export interface FileSystem {
   // ---- names ------------------------------------------------------------------------
 
   /**
-   * Resolve `name` in directory `parent`. Throw ENOENT, or return a NegativeEntry
-   * to let the kernel cache the absence. Default: ENOENT, so a file system
-   * without lookup shows an empty root.
+   * Resolve `name` in directory `parent`. A missing name: return a
+   * NegativeEntry (no exception, which is cheaper; its entryTimeout lets the
+   * kernel cache the absence), or throw ENOENT. Default: ENOENT, so a file
+   * system without lookup shows an empty root.
    */
   lookup?(ctx: RequestContext, parent: number, name: string): MaybePromise<Entry | NegativeEntry>;
   /** The kernel dropped its last reference to `ino`. No reply. Default: nothing. */

@@ -33,7 +33,7 @@ import type { Channel } from '../transport/channel.js';
 import { Context, procGroups } from './context.js';
 import { opVector, type OpVector } from './defaults.js';
 import type { FileSystem } from './ops.js';
-import { bridge, WithLookups, type Bridge } from './bridge.js';
+import { bridge, ErrnoReply, WithLookups, type Bridge } from './bridge.js';
 import { announce, joinCoherence } from './coherence.js';
 import type { ConnectionInfo } from './types.js';
 
@@ -293,6 +293,10 @@ export class Session {
 
   private answer(req: Request, value: unknown): void {
     const op = req.op as ReplyingOp;
+    if (value instanceof ErrnoReply) {
+      this.sendError(req.header.unique, value.errno);
+      return;
+    }
     let lookups: readonly number[] | undefined;
     if (value instanceof WithLookups) {
       lookups = value.inos;

@@ -47,9 +47,11 @@ export interface Entry extends CacheTimeouts {
 }
 
 /** A negative entry: "this name does not exist", cached for `entryTimeout` seconds. */
+/** "No such name", answered without throwing (cheaper than ENOENT); the kernel may cache it for `entryTimeout`. */
 export interface NegativeEntry {
   ino: 0;
-  entryTimeout: number;
+  /** Seconds; omitted: the mount's negative timeout (0 by default, which answers ENOENT). */
+  entryTimeout?: number;
 }
 
 export interface AttrReply {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ROOT_ID } from '../../server/types.js';
+import { ROOT_ID, type Entry } from '../../server/types.js';
 import { Tmpfs } from './index.js';
 import { O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, bytes, ctx } from './test-context.js';
 
@@ -34,7 +34,7 @@ describe('tmpfs permission checks (checkPermissions: true)', () => {
     fs.mknod(root, nox, 'y', 0o100644, 0);
     assert.throws(() => fs.lookup(alice, nox, 'y'), { code: 'EACCES' });
     assert.throws(() => fs.mknod(alice, nox, 'z', 0o100644, 0), { code: 'EACCES' });
-    assert.equal(fs.lookup(root, nox, 'y').attr.uid, 0);
+    assert.equal((fs.lookup(root, nox, 'y') as Entry).attr.uid, 0);
     // Opening a directory for listing needs read permission.
     const nor = fs.mkdir(root, ROOT_ID, 'nor', 0o711).ino;
     assert.throws(() => fs.opendir(alice, nor, 0), { code: 'EACCES' });

@@ -21,12 +21,16 @@ import {
   type DirEntry,
   type Entry,
   type FileLock,
+  type NegativeEntry,
   type OpenReply,
   type RequestContext,
   type SetattrChanges,
   type StatFs,
 } from '../../server/types.js';
 import { now } from './clock.js';
+
+/** A lookup that finds nothing; the mount's negative timeout applies. */
+const NO_ENTRY: NegativeEntry = Object.freeze({ ino: 0 });
 import {
   BOGO_INODE_SIZE,
   MAX_FILE_SIZE,
@@ -403,14 +407,15 @@ export class Tmpfs implements FileSystem {
 
   // ---- names ------------------------------------------------------------------------------
 
-  lookup(ctx: RequestContext, parent: number, name: string): Entry {
+  lookup(ctx: RequestContext, parent: number, name: string): Entry | NegativeEntry {
     const dir = this.dir(parent);
     checkName(name);
     this.may(dir, ctx, X_OK);
     if (name === '.') return this.entryOf(dir);
     if (name === '..') return this.entryOf(dir.parent);
     const d = dir.entries.get(name);
-    if (d === undefined) throw fsError('ENOENT');
+    // Not thrown: every create starts with this lookup, and a throw costs a fifth of the request.
+    if (d === undefined) return NO_ENTRY;
     return this.entryOf(d.node!);
   }
 
