@@ -86,6 +86,12 @@ export interface FuseMount {
   /** Process id of the watchdog, if one runs. */
   readonly watchdogPid: number | undefined;
   /**
+   * Ends a blocking read of the device that no request would end: after
+   * `hot()` the watchdog makes a request if `cold()` (or another `hot()`)
+   * does not come within its WAKE_MS. Undefined without a watchdog.
+   */
+  readonly waker: { hot(): void; cold(): void } | undefined;
+  /**
    * Unmount (asynchronously; the server must keep answering requests
    * meanwhile). Resolves at once if the mount is already gone. On success the
    * watchdog is detached. Does not close {@link fd}: reads on it then fail
@@ -262,6 +268,7 @@ class Mount implements FuseMount {
   readonly mountId: number;
   readonly options: ResolvedMountOptions;
   readonly watchdogPid: number | undefined;
+  readonly waker: { hot(): void; cold(): void } | undefined;
   private readonly watchdog: WatchdogHandle | undefined;
   private pending: Promise<void> | undefined;
 
@@ -273,6 +280,7 @@ class Mount implements FuseMount {
     this.options = options;
     this.watchdog = watchdog;
     this.watchdogPid = watchdog?.pid;
+    this.waker = watchdog && { hot: () => watchdog.hot(), cold: () => watchdog.cold() };
   }
 
   unmount(options: UnmountOptions = {}): Promise<void> {

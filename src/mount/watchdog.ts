@@ -10,7 +10,15 @@
  * Protocol, one line each:
  *
  *   mounted <mountId> <major:minor>   the mount exists; this is how to recognize it
+ *   hot                               the server reads with blocking read(2) now:
+ *                                     make a request if no `hot` or `cold` follows
+ *                                     within WAKE_MS (and again every WAKE_MS)
+ *   cold                              the server is back on its event loop
  *   clean                             the server ended the mount itself; exit
+ *
+ * `hot`/`cold` serve the device channel's hot reader: a server blocked in
+ * read(2) runs no timers or signal handlers until a request comes, and the
+ * watchdog, a process of its own, can make one (a statfs of the mount point).
  *
  * Before unmounting, the watchdog makes sure the mount is still ours: the
  * mount at the mount point must have the recorded mount id, device and type,
@@ -102,6 +110,10 @@ export interface WatchdogHandle {
   mounted(identity: MountIdentity): void;
   /** Tell the watchdog the mount ended cleanly: it exits without acting. Idempotent. */
   detach(): void;
+  /** The server blocks in read(2) from now on: wake it with a request if it stays so (see `hot` above). */
+  hot(): void;
+  /** The server is back on its event loop. */
+  cold(): void;
 }
 
 /** argv marker that makes this module run as the watchdog. */
@@ -164,6 +176,14 @@ class Handle implements WatchdogHandle {
     if (!this.ended) this.stdin.write(`mounted ${identity.mountId} ${identity.dev}\n`);
   }
 
+  hot(): void {
+    if (!this.ended) this.stdin.write('hot\n');
+  }
+
+  cold(): void {
+    if (!this.ended) this.stdin.write('cold\n');
+  }
+
   detach(): void {
     if (this.ended) return;
     this.ended = true;
@@ -184,6 +204,8 @@ const POLL_MS = 20;
 const PROBE_MS = 400;
 /** For a mount whose identity we never learned, only a clearly dead one is released. */
 const UNANNOUNCED_PROBE_MS = 2000;
+/** A server that said `hot` and nothing since gets a request after this long. */
+export const WAKE_MS = 20;
 
 async function runWatchdog(target: WatchdogTarget): Promise<void> {
   const logFile = process.env[WATCHDOG_LOG_ENV];
@@ -244,6 +266,29 @@ async function runWatchdog(target: WatchdogTarget): Promise<void> {
     }
   };
 
+  // Waking a server blocked in read(2): any request ends the read; STATFS is
+  // never answered from the kernel's caches. One at a time, and not once the
+  // server is gone.
+  let wakeTimer: NodeJS.Timeout | undefined;
+  let waking = false;
+  const armWake = (): void => {
+    clearTimeout(wakeTimer);
+    wakeTimer = setTimeout(() => {
+      if (acting || settled) return;
+      if (!waking) {
+        waking = true;
+        probesInFlight++;
+        statfs(target.mountpoint)
+          .catch(() => undefined)
+          .finally(() => {
+            probesInFlight--;
+            waking = false;
+          });
+      }
+      armWake();
+    }, WAKE_MS);
+  };
+
   log(`watching (${target.fstype} ${target.source})`);
   const stdin = process.stdin;
   stdin.setEncoding('utf8');
@@ -255,6 +300,14 @@ async function runWatchdog(target: WatchdogTarget): Promise<void> {
       const line = buffered.slice(0, newline).trim();
       buffered = buffered.slice(newline + 1);
       const words = line.split(' ');
+      if (words[0] === 'hot') {
+        armWake();
+        continue;
+      }
+      if (words[0] === 'cold') {
+        clearTimeout(wakeTimer);
+        continue;
+      }
       if (words[0] === 'clean') return exit('clean detach; exiting');
       if (words[0] === 'mounted' && words.length === 3 && /^\d+$/.test(words[1]!) && /^\d+:\d+$/.test(words[2]!)) {
         identity = { mountId: Number(words[1]), dev: words[2]! };
@@ -264,7 +317,10 @@ async function runWatchdog(target: WatchdogTarget): Promise<void> {
       }
     }
   });
-  stdin.on('end', () => void serverGone());
+  stdin.on('end', () => {
+    clearTimeout(wakeTimer);
+    void serverGone();
+  });
   stdin.on('close', () => void serverGone());
   stdin.on('error', () => void serverGone());
 }

@@ -11,8 +11,9 @@ import { Session, type SessionOptions } from './session.js';
 export interface PuffsMountOptions extends MountOptions, SessionOptions {
   /**
    * How requests are read from /dev/fuse (default 'epoll'). 'hot' is faster
-   * per request but may hold the event loop up to about 10 ms: for processes
-   * that only serve (the CLI's default).
+   * per request but may hold the event loop up to about 20 ms: for processes
+   * that only serve (the CLI's default). It needs the watchdog, which ends a
+   * read that would block for good; without one it is 'epoll'.
    */
   reader?: DeviceReader;
   /** Unmount when the process gets SIGINT, SIGTERM or SIGHUP, then let it exit. Default false (the CLI sets it). */
@@ -39,7 +40,7 @@ export interface Mounted {
 export async function mount(fs: FileSystem, mountpoint: string, options: PuffsMountOptions = {}): Promise<Mounted> {
   const fuse = await mountFuse(mountpoint, options);
   const maxWrite = options.maxWrite ?? 1 << 20;
-  const channel = new DeviceChannel(fuse.fd, { bufferSize: maxWrite + 4096, reader: options.reader, wakePath: fuse.mountpoint });
+  const channel = new DeviceChannel(fuse.fd, { bufferSize: maxWrite + 4096, reader: options.reader, waker: fuse.waker });
   const session = new Session(fs, channel, options);
   const readahead = options.readaheadKb ?? 1024;
   if (readahead > 0) {

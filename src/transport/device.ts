@@ -4,20 +4,23 @@
  *
  * Reading is a replaceable strategy:
  * - 'epoll' (default): the fd is registered with the event loop's epoll
- *   through a libuv stream handle that reads into one buffer of ours. libuv
- *   keeps reading while requests are queued and returns to epoll only when the
- *   device is empty, so a busy mount is served in a tight read → handle →
- *   writev loop on the JS thread with no thread-pool hop, and an idle one
- *   leaves the event loop free (timers, signals, async file systems).
+ *   through a libuv stream handle that reads into one buffer of ours. Each
+ *   request is handled on the JS thread as it is read, with no thread-pool
+ *   hop; libuv goes back to epoll after each (a read that does not fill its
+ *   buffer means "empty" to it), and an idle mount leaves the event loop
+ *   free (timers, signals, async file systems).
  * - 'hot': epoll while idle, and while requests keep coming the JS thread
  *   takes the next one with a blocking read(2) right after answering the
  *   last, which saves the epoll_wait and the trip through the event loop
- *   (about 12% per request here). It leaves that loop when a handler goes
- *   asynchronous, when a read waited long (traffic paused), and at least
- *   every few milliseconds, so timers and callbacks still run; a waker
- *   thread (waker.ts) ends a read that would block with nothing coming.
- *   The event loop can thus be held up to about 10 ms: the right trade for
- *   a process that only serves, not for one that also runs a web server.
+ *   (about 1 µs of the server's 6.7 per request here). It leaves that loop
+ *   when a handler goes asynchronous, when a read waited long (traffic
+ *   paused), and at least every few milliseconds, so timers and callbacks
+ *   still run. A read that would block with nothing coming is ended by a
+ *   waker outside this thread (the mount's watchdog process), which makes a
+ *   request when told `hot` and then nothing for a while. The event loop
+ *   can thus be held up to about 20 ms: the right trade for a process that
+ *   only serves, not for one that also runs a web server. Without a waker,
+ *   'hot' is 'epoll'.
  * - 'threadpool': fs.read through libuv's thread pool: portable, but each
  *   request costs a cross-thread hand-off (about 2.5x slower here).
  *
@@ -31,7 +34,6 @@ import * as util from 'node:util';
 // The global \`performance\` is a lazy getter in Node: a call per use.
 import { performance } from 'node:perf_hooks';
 import { ChannelClosedError, type Channel, type FrameHandler } from './channel.js';
-import { Waker } from './waker.js';
 
 export type DeviceReader = 'epoll' | 'hot' | 'threadpool';
 
@@ -39,19 +41,30 @@ export interface DeviceChannelOptions {
   /** Read buffer size: at least max_write + 4096 (the default fits 1 MiB writes). */
   bufferSize?: number;
   reader?: DeviceReader;
-  /**
-   * For reader 'hot': a path whose statfs(2) reaches this channel (the mount
-   * point), which the waker uses to end a blocking read when requests stop.
-   */
-  wakePath?: string;
+  /** For reader 'hot': what ends a blocking read when requests stop. */
+  waker?: HotWaker;
+}
+
+/**
+ * Someone outside this thread who, told `hot()`, makes a request on the
+ * channel if neither `hot()` nor `cold()` follows soon (the mount watchdog
+ * does, after 20 ms). A blocked read then returns.
+ */
+export interface HotWaker {
+  hot(): void;
+  cold(): void;
 }
 
 /** Hot loop: give the event loop a turn at least this often (ms). */
 const HOT_BUDGET_MS = 4;
 /** Hot loop: a read that waited longer than this (ms) means traffic paused: go back to epoll. */
 const HOT_IDLE_MS = 1;
-/** Waker: make a request when the hot reader has waited this long (ms) for one. */
-const WAKE_AFTER_MS = 10;
+/**
+ * Tell the waker `hot` again after this long (ms). Under steady traffic the
+ * loop leaves and re-enters every HOT_BUDGET_MS, staying hot for the waker,
+ * which so never fires; this costs one pipe write per interval at most.
+ */
+const HOT_RENEW_MS = 8;
 
 interface PipeHandle {
   open(fd: number): number;
@@ -124,7 +137,9 @@ export class DeviceChannel implements Channel {
   private pipe?: PipeHandle;
   private readonly stream = streamWrap();
   private writeReq?: object;
-  private waker?: Waker;
+  private readonly waker?: HotWaker;
+  /** When `hot` was last told to the waker; 0 while it is told `cold`. */
+  private hotSince = 0;
   private isClosed = false;
 
   constructor(fd: number, options: DeviceChannelOptions = {}) {
@@ -132,11 +147,9 @@ export class DeviceChannel implements Channel {
     this.maxFrameSize = Math.max(options.bufferSize ?? (1 << 20) + 4096, 8192 + 4096);
     this.buffer = Buffer.allocUnsafe(this.maxFrameSize);
     const wanted = options.reader ?? 'epoll';
-    this.reader = wanted !== 'threadpool' && pipeConstructor() ? wanted : 'threadpool';
-    if (this.reader === 'hot') {
-      if (!options.wakePath) throw new TypeError("reader 'hot' needs wakePath (the mount point)");
-      this.waker = new Waker(options.wakePath, WAKE_AFTER_MS);
-    }
+    const usable = wanted === 'hot' && !options.waker ? 'epoll' : wanted;
+    this.reader = usable !== 'threadpool' && pipeConstructor() ? usable : 'threadpool';
+    if (this.reader === 'hot') this.waker = options.waker;
   }
 
   start(handler: FrameHandler): void {
@@ -184,19 +197,21 @@ export class DeviceChannel implements Channel {
    */
   private runHot(): void {
     const pipe = this.pipe!;
-    const waker = this.waker!;
-    if (pipe.setBlocking(true) !== 0) return;
-    waker.enter();
     const start = performance.now();
+    if (this.hotSince === 0 || start - this.hotSince > HOT_RENEW_MS) {
+      this.waker!.hot();
+      this.hotSince = start;
+    }
+    if (pipe.setBlocking(true) !== 0) return this.cool();
+    // Leaving on the time budget while requests keep coming keeps the waker hot.
+    let steady = false;
     try {
       for (;;) {
-        waker.blocking();
         const before = performance.now();
         let n: number;
         try {
           n = this.readBlocking();
         } catch (err) {
-          waker.unblocked();
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EINTR' || code === 'ENOENT') continue;
           // EAGAIN cannot happen on a blocking fd; anything else ends the
@@ -204,17 +219,26 @@ export class DeviceChannel implements Channel {
           if (code !== 'EAGAIN') this.finish(endCodes.has(code ?? '') ? undefined : (err as Error));
           return;
         }
-        waker.unblocked();
         const after = performance.now();
         if (n === 0) return this.finish();
         this.deliver(this.buffer.subarray(0, n));
-        if (this.isClosed || this.handler!.busy?.()) return;
-        if (after - before > HOT_IDLE_MS || after - start > HOT_BUDGET_MS) return;
+        if (this.isClosed || this.handler!.busy?.() || after - before > HOT_IDLE_MS) return;
+        if (after - start > HOT_BUDGET_MS) {
+          steady = true;
+          return;
+        }
       }
     } finally {
       if (!this.isClosed) pipe.setBlocking(false);
-      waker.leave();
+      if (!steady) this.cool();
     }
+  }
+
+  /** Back on the event loop for good: the waker may rest. */
+  private cool(): void {
+    if (this.hotSince === 0) return;
+    this.hotSince = 0;
+    this.waker?.cold();
   }
 
   private readNext(): void {
@@ -288,7 +312,7 @@ export class DeviceChannel implements Channel {
   private finish(error?: Error): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.waker?.stop();
+    this.cool();
     if (this.socket) {
       // Destroying the stream closes the fd with it.
       this.socket.destroy();
