@@ -233,7 +233,10 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
   let missing = 0;
   if (!adopt) {
     for (let i = firstIdx; i <= lastIdx; i++) {
-      const p = pageAt(node, i);
+      const ci = Math.floor(i / CHUNK_PAGES);
+      const chunk = chunks.get(ci);
+      if (chunk !== undefined && chunk.buf !== null) continue; // dense: all there
+      const p = chunk?.pages![i - ci * CHUNK_PAGES];
       if (p === undefined || p === UNWRITTEN) missing++;
     }
   }
