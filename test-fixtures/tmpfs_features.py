@@ -294,6 +294,34 @@ with os.scandir("many") as it:
 stable = {f"e{i:03}" for i in range(300)} - removed
 t("readdir stable: each kept entry once", lambda: all(seen.count(x) == 1 for x in stable) and len(set(seen)) == len(seen))
 
+# ---- write-only opens and cached pages (puffs writes those around the page cache) ----------
+import mmap
+with open("wo", "wb") as f:
+    f.write(b"a" * 10000)
+rfd = os.open("wo", os.O_RDONLY)
+t("wo: read caches", os.pread, rfd, 8, 4092)
+wfd = os.open("wo", os.O_WRONLY)
+os.pwrite(wfd, b"BBBB", 4094)
+t("wo: cached reader sees the write", os.pread, rfd, 8, 4092)
+os.setxattr("wo", "security.capability", b"\x01\x00\x00\x02" + b"\x00" * 16)
+t("wo: capability set", lambda: len(os.getxattr("wo", "security.capability")))
+os.pwrite(wfd, b"c", 0)
+t("wo: write drops capability", lambda: "security.capability" in os.listxattr("wo"))
+mfd = os.open("wo", os.O_RDWR)
+m = mmap.mmap(mfd, 8192)
+t("wo: mapped", lambda: bytes(m[4092:4100]))
+os.pwrite(wfd, b"DDDD", 4094)
+t("wo: mapping sees the write", lambda: bytes(m[4092:4100]))
+m[0:2] = b"MM"
+os.pwrite(wfd, b"EE", 100)
+t("wo: dirty mapped page and a write to it", lambda: (bytes(m[0:4]), bytes(m[98:104]), os.pread(rfd, 4, 0), os.pread(rfd, 6, 98)))
+os.pwrite(wfd, b"F" * 8192, 8192)
+t("wo: appended pages", lambda: (os.fstat(rfd).st_size, os.pread(rfd, 4, 16380)))
+m.close()
+for x in (rfd, wfd, mfd):
+    os.close(x)
+t("wo: content", lambda: hashlib.sha256(open("wo", "rb").read()).hexdigest()[:16])
+
 # ---- statfs ----------------------------------------------------------------------------------
 sv = os.statvfs(".")
 t("statfs", lambda: (sv.f_bsize, sv.f_frsize, sv.f_blocks, sv.f_namemax, sv.f_files))

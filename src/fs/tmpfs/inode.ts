@@ -5,6 +5,7 @@
 import type { Timespec } from '../../server/types.js';
 import { BOGO_DIRENT_SIZE } from './constants.js';
 import type { LockTable } from './locks.js';
+import type { Chunk } from './pages.js';
 
 /** Fields every inode has. Times are kept as plain numbers to avoid an object per timestamp. */
 export abstract class Inode {
@@ -64,8 +65,10 @@ export abstract class Inode {
 /** A regular file: data in 4 KiB pages, absent pages are holes. */
 export class FileInode extends Inode {
   private _size = 0;
-  /** Page index -> page; UNWRITTEN for pages reserved by fallocate. Created on first allocation. */
-  pages: Map<number, Uint8Array> | null = null;
+  /** Chunk index -> chunk of pages (see pages.ts). Created on first allocation. */
+  pages: Map<number, Chunk> | null = null;
+  /** Pages present (data or reserved by fallocate): what st_blocks and the size= budget count. */
+  pageCount = 0;
   /** O_TMPFILE without O_EXCL: may get a name through link() while nlink is 0 (I_LINKABLE). */
   linkable = false;
   /** fallocate(KEEP_SIZE) may have left pages past EOF: truncation must look for them. */
@@ -78,7 +81,7 @@ export class FileInode extends Inode {
     this._size = v;
   }
   get blocks(): number {
-    return this.pages === null ? 0 : this.pages.size * 8;
+    return this.pageCount * 8;
   }
 }
 

@@ -1,10 +1,15 @@
 /**
- * File data in 4 KiB pages held in a Map (page index -> page). An absent
- * page is a hole and reads as zeros. A page reserved by fallocate but never
- * written is the shared UNWRITTEN marker: it counts as allocated (st_blocks,
- * statfs) yet reads as zeros and is a hole to SEEK_DATA, as the kernel's
- * not-uptodate shmem folios are. Bytes of the last page beyond EOF are
- * always zero, so growing a file never reveals old data.
+ * File data in 4 KiB pages, grouped in chunks of CHUNK_PAGES (1 MiB) held in
+ * a Map (chunk index -> chunk). An absent page is a hole and reads as zeros.
+ * A chunk is dense (one buffer holds all its pages, all with data: an
+ * adopted 1 MiB write) or sparse (a page array). Dense chunks cost one
+ * object per MiB instead of 256, and a read of one is a single iovec; any
+ * change that frees part of one turns it sparse first. A page reserved by
+ * fallocate but never written is the shared UNWRITTEN marker: it counts as
+ * allocated (st_blocks, statfs) yet reads as zeros and is a hole to
+ * SEEK_DATA, as the kernel's not-uptodate shmem folios are. Bytes of the
+ * last page beyond EOF are always zero, so growing a file never reveals old
+ * data.
  */
 import { MAX_FILE_PAGES, PAGE_SIZE } from './constants.js';
 import type { FileInode } from './inode.js';
@@ -19,21 +24,118 @@ export interface BlockAccount {
 /** Marker for a page allocated by fallocate and not yet written. */
 export const UNWRITTEN: Uint8Array = new Uint8Array(0);
 
+/** Pages per chunk: one max_write, so each 1 MiB write the kernel sends fills one. */
+export const CHUNK_PAGES = 256;
+const CHUNK_BYTES = CHUNK_PAGES * PAGE_SIZE;
+
+/** CHUNK_PAGES consecutive pages of a file. */
+export class Chunk {
+  /** Dense: all pages, all holding data. */
+  buf: Uint8Array | null;
+  /** Sparse: page i of the chunk, undefined for a hole; grows as pages are set (small files stay small). */
+  pages: (Uint8Array | undefined)[] | null;
+  /** Pages present (data or UNWRITTEN). */
+  count: number;
+
+  constructor(buf: Uint8Array | null) {
+    this.buf = buf;
+    this.pages = buf === null ? [] : null;
+    this.count = buf === null ? 0 : CHUNK_PAGES;
+  }
+
+  /** Page views instead of one buffer (before pages are freed or replaced one by one). */
+  sparse(): (Uint8Array | undefined)[] {
+    if (this.pages === null) {
+      const buf = this.buf!;
+      const pages: (Uint8Array | undefined)[] = new Array(CHUNK_PAGES);
+      for (let i = 0; i < CHUNK_PAGES; i++) pages[i] = buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+      this.pages = pages;
+      this.buf = null;
+    }
+    return this.pages;
+  }
+
+  /** Page `i` of the chunk (a view for dense chunks). */
+  page(i: number): Uint8Array | undefined {
+    const buf = this.buf;
+    return buf !== null ? buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE) : this.pages![i];
+  }
+}
 
 function pageIndex(pos: number): number {
   // Offsets reach 2^53: no 32-bit shifts.
   return Math.floor(pos / PAGE_SIZE);
 }
 
-/** Indices of present pages in [lo, hi), in no particular order; cheaper of a range scan and a key scan. */
-function presentIn(pages: Map<number, Uint8Array>, lo: number, hi: number): number[] {
-  const out: number[] = [];
-  if (hi - lo <= pages.size) {
-    for (let i = lo; i < hi; i++) if (pages.has(i)) out.push(i);
+/** The page at index `idx` (UNWRITTEN included), or undefined for a hole. */
+function pageAt(node: FileInode, idx: number): Uint8Array | undefined {
+  const ci = Math.floor(idx / CHUNK_PAGES);
+  return node.pages?.get(ci)?.page(idx - ci * CHUNK_PAGES);
+}
+
+/**
+ * Call `visit(ci, chunk, a, b)` for each present chunk meeting pages [lo, hi),
+ * with [a, b) the part inside it (chunk-relative); cheaper of an index scan
+ * and a key scan. `visit` may delete the chunk it is given.
+ */
+function eachChunk(node: FileInode, lo: number, hi: number, visit: (ci: number, chunk: Chunk, a: number, b: number) => void): void {
+  const chunks = node.pages;
+  if (chunks === null || chunks.size === 0 || hi <= lo) return;
+  const cLo = Math.floor(lo / CHUNK_PAGES);
+  const cHi = Math.floor((hi - 1) / CHUNK_PAGES); // inclusive; Infinity for "to the end"
+  const one = (ci: number, chunk: Chunk) => {
+    const base = ci * CHUNK_PAGES;
+    visit(ci, chunk, Math.max(lo, base) - base, Math.min(hi, base + CHUNK_PAGES) - base);
+  };
+  if (cHi - cLo + 1 <= chunks.size) {
+    for (let ci = cLo; ci <= cHi; ci++) {
+      const chunk = chunks.get(ci);
+      if (chunk !== undefined) one(ci, chunk);
+    }
   } else {
-    for (const k of pages.keys()) if (k >= lo && k < hi) out.push(k);
+    // Deleting the entry being visited is safe while iterating a Map.
+    for (const [ci, chunk] of chunks) if (ci >= cLo && ci <= cHi) one(ci, chunk);
   }
-  return out;
+}
+
+/** Free every present page in [lo, hi) (hi may be Infinity); returns how many. */
+function removePages(node: FileInode, lo: number, hi: number): number {
+  let removed = 0;
+  const chunks = node.pages!;
+  eachChunk(node, lo, hi, (ci, chunk, a, b) => {
+    if (a === 0 && b === CHUNK_PAGES) {
+      removed += chunk.count;
+      chunks.delete(ci);
+      return;
+    }
+    const pages = chunk.sparse();
+    const end = Math.min(b, pages.length);
+    for (let i = a; i < end; i++) {
+      if (pages[i] !== undefined) {
+        pages[i] = undefined;
+        chunk.count--;
+        removed++;
+      }
+    }
+    if (chunk.count === 0) chunks.delete(ci);
+  });
+  node.pageCount -= removed;
+  return removed;
+}
+
+/** Present pages (data or UNWRITTEN) in [lo, hi). */
+function countPages(node: FileInode, lo: number, hi: number): number {
+  let n = 0;
+  eachChunk(node, lo, hi, (_ci, chunk, a, b) => {
+    if (chunk.buf !== null || (a === 0 && b === CHUNK_PAGES)) {
+      n += chunk.buf !== null ? b - a : chunk.count;
+      return;
+    }
+    const pages = chunk.pages!;
+    const end = Math.min(b, pages.length);
+    for (let i = a; i < end; i++) if (pages[i] !== undefined) n++;
+  });
+  return n;
 }
 
 /** A page of zeros, lent to read replies for holes; never written. */
@@ -42,23 +144,43 @@ const ZEROS: Uint8Array = new Uint8Array(PAGE_SIZE);
 /**
  * Read up to `size` bytes at `offset` (shorter at end of file) as a gather
  * list of views into the pages themselves, holes as views of a zero page: no
- * copy. The views are valid until the file changes; the session writes them
- * out before it reads the next request.
+ * copy. Pages adjacent in one buffer (a dense chunk, a slab, an adopted
+ * write) are one view. The views are valid until the file changes; the
+ * session writes them out before it reads the next request.
  */
 export function readPages(node: FileInode, offset: number, size: number): Uint8Array[] {
   if (offset >= node.size || size <= 0) return [];
   const n = Math.min(size, node.size - offset);
   const out: Uint8Array[] = [];
-  const pages = node.pages;
+  const chunks = node.pages;
   let pos = offset;
   let done = 0;
+  let last: Uint8Array | null = null;
   while (done < n) {
-    const idx = pageIndex(pos);
-    const inPage = pos - idx * PAGE_SIZE;
+    const ci = Math.floor(pos / CHUNK_BYTES);
+    const inChunk = pos - ci * CHUNK_BYTES;
+    const chunk = chunks === null ? undefined : chunks.get(ci);
+    if (chunk !== undefined && chunk.buf !== null) {
+      const len = Math.min(CHUNK_BYTES - inChunk, n - done);
+      out.push(inChunk === 0 && len === CHUNK_BYTES ? chunk.buf : chunk.buf.subarray(inChunk, inChunk + len));
+      last = null;
+      pos += len;
+      done += len;
+      continue;
+    }
+    const inPage = pos % PAGE_SIZE;
     const len = Math.min(PAGE_SIZE - inPage, n - done);
-    const page = pages === null ? undefined : pages.get(idx);
+    const page = chunk === undefined ? undefined : chunk.pages![(inChunk - inPage) / PAGE_SIZE];
     const src = page === undefined || page === UNWRITTEN ? ZEROS : page;
-    out.push(inPage === 0 && len === PAGE_SIZE ? src : src.subarray(inPage, inPage + len));
+    if (last !== null && src !== ZEROS && last.buffer === src.buffer && last.byteOffset + last.byteLength === src.byteOffset + inPage) {
+      // Continues the previous view in the same buffer: widen it.
+      last = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + len);
+      out[out.length - 1] = last;
+    } else {
+      last = inPage === 0 && len === PAGE_SIZE ? src : src.subarray(inPage, inPage + len);
+      out.push(last);
+      if (src === ZEROS) last = null;
+    }
     pos += len;
     done += len;
   }
@@ -87,19 +209,34 @@ export const ADOPT_MAX_PAGES = 256;
  * page that cannot be allocated and returns the bytes written (0 if none
  * fit). Does not change the file size: the caller does. With `adopt`
  * (page-aligned, whole pages, at most ADOPT_MAX_PAGES), the pages of `data`
- * become pages of the file without a copy.
+ * become pages of the file without a copy; a whole aligned chunk becomes a
+ * dense chunk.
  */
 export function writePages(node: FileInode, offset: number, data: Uint8Array, acct: BlockAccount, adopt: boolean): number {
-  let pages = node.pages;
-  if (pages === null) pages = node.pages = new Map();
+  let chunks = node.pages;
+  if (chunks === null) chunks = node.pages = new Map();
   const total = data.byteLength;
+  if (adopt && total === CHUNK_BYTES && offset % CHUNK_BYTES === 0) {
+    const ci = offset / CHUNK_BYTES;
+    const old = chunks.get(ci);
+    const need = CHUNK_PAGES - (old === undefined ? 0 : old.count);
+    if (node.pageCount + need <= MAX_FILE_PAGES && (need === 0 || acct.reserveBlocks(need))) {
+      chunks.set(ci, new Chunk(data));
+      node.pageCount += need;
+      return total;
+    }
+    // Not all of it fits: page by page below, to write what does.
+  }
   const firstIdx = pageIndex(offset);
   const lastIdx = pageIndex(offset + total - 1);
   // Pages this write must allocate, to size the shared buffers.
   let missing = 0;
   if (!adopt) {
     for (let i = firstIdx; i <= lastIdx; i++) {
-      const p = pages.get(i);
+      const ci = Math.floor(i / CHUNK_PAGES);
+      const chunk = chunks.get(ci);
+      if (chunk !== undefined && chunk.buf !== null) continue; // dense: all there
+      const p = chunk?.pages![i - ci * CHUNK_PAGES];
       if (p === undefined || p === UNWRITTEN) missing++;
     }
   }
@@ -109,15 +246,30 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
   let pos = offset;
   let src = 0;
   while (src < total) {
-    const idx = pageIndex(pos);
-    const inPage = pos - idx * PAGE_SIZE;
+    const ci = Math.floor(pos / CHUNK_BYTES);
+    const inChunk = pos - ci * CHUNK_BYTES;
+    let chunk = chunks.get(ci);
+    if (chunk !== undefined && chunk.buf !== null) {
+      // Dense: every page is there; write in place up to the chunk's end (an
+      // adoptable write is copied too: adopting part would keep both buffers).
+      const len = Math.min(CHUNK_BYTES - inChunk, total - src);
+      chunk.buf.set(len === total ? data : data.subarray(src, src + len), inChunk);
+      pos += len;
+      src += len;
+      continue;
+    }
+    const inPage = pos % PAGE_SIZE;
+    const pi = (inChunk - inPage) / PAGE_SIZE;
     const len = Math.min(PAGE_SIZE - inPage, total - src);
-    let page = pages.get(idx);
+    let page = chunk === undefined ? undefined : chunk.page(pi);
     if (page === undefined) {
-      if (pages.size >= MAX_FILE_PAGES || !acct.reserveBlocks(1)) break;
+      if (node.pageCount >= MAX_FILE_PAGES || !acct.reserveBlocks(1)) break;
+      if (chunk === undefined) chunks.set(ci, (chunk = new Chunk(null)));
+      chunk.count++;
+      node.pageCount++;
     }
     if (adopt) {
-      pages.set(idx, data.subarray(src, src + PAGE_SIZE));
+      chunk!.pages![pi] = data.subarray(src, src + PAGE_SIZE);
     } else {
       if (page === undefined || page === UNWRITTEN) {
         if (slab === null || slabUsed === slabPages) {
@@ -128,7 +280,7 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
         page = slabPages === 1 ? slab : slab.subarray(slabUsed * PAGE_SIZE, (slabUsed + 1) * PAGE_SIZE);
         slabUsed++;
         missing--;
-        pages.set(idx, page);
+        chunk!.pages![pi] = page;
       }
       page.set(len === total ? data : data.subarray(src, src + len), inPage);
     }
@@ -140,35 +292,34 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
 
 /** Zero bytes [start, end): whole pages are freed, partial ones zeroed in place. */
 export function punchPages(node: FileInode, start: number, end: number, acct: BlockAccount): void {
-  const pages = node.pages;
-  if (pages === null || pages.size === 0 || end <= start) return;
+  if (node.pages === null || node.pageCount === 0 || end <= start) return;
   const firstIdx = pageIndex(start);
   const lastIdx = pageIndex(end - 1);
   const zero = (idx: number, from: number, to: number): void => {
-    const page = pages.get(idx);
+    const page = pageAt(node, idx);
     if (page !== undefined && page !== UNWRITTEN) page.fill(0, from, to);
   };
   const headOff = start - firstIdx * PAGE_SIZE;
   const tailEnd = end - lastIdx * PAGE_SIZE;
-  if (firstIdx === lastIdx) {
-    if (headOff === 0 && tailEnd === PAGE_SIZE) {
-      if (pages.delete(firstIdx)) acct.releaseBlocks(1);
-    } else zero(firstIdx, headOff, tailEnd);
-    return;
-  }
   let fullLo = firstIdx;
   let fullHi = lastIdx + 1;
-  if (headOff !== 0) {
-    zero(firstIdx, headOff, PAGE_SIZE);
-    fullLo++;
+  if (firstIdx === lastIdx) {
+    if (headOff !== 0 || tailEnd !== PAGE_SIZE) {
+      zero(firstIdx, headOff, tailEnd);
+      return;
+    }
+  } else {
+    if (headOff !== 0) {
+      zero(firstIdx, headOff, PAGE_SIZE);
+      fullLo++;
+    }
+    if (tailEnd !== PAGE_SIZE) {
+      zero(lastIdx, 0, tailEnd);
+      fullHi--;
+    }
   }
-  if (tailEnd !== PAGE_SIZE) {
-    zero(lastIdx, 0, tailEnd);
-    fullHi--;
-  }
-  const gone = presentIn(pages, fullLo, fullHi);
-  for (const i of gone) pages.delete(i);
-  if (gone.length) acct.releaseBlocks(gone.length);
+  const gone = removePages(node, fullLo, fullHi);
+  if (gone) acct.releaseBlocks(gone);
 }
 
 /**
@@ -177,22 +328,14 @@ export function punchPages(node: FileInode, start: number, end: number, acct: Bl
  * included, and zeroes the tail of the new last page.
  */
 export function truncatePages(node: FileInode, newSize: number, acct: BlockAccount): void {
-  const pages = node.pages;
-  if (pages !== null && pages.size > 0 && newSize <= node.size) {
+  if (node.pages !== null && node.pageCount > 0 && newSize <= node.size) {
     const keep = Math.ceil(newSize / PAGE_SIZE);
-    let gone: number[];
-    if (node.pagesBeyondEof) {
-      gone = [];
-      for (const k of pages.keys()) if (k >= keep) gone.push(k);
-      node.pagesBeyondEof = false;
-    } else {
-      gone = presentIn(pages, keep, Math.ceil(node.size / PAGE_SIZE));
-    }
-    for (const i of gone) pages.delete(i);
-    if (gone.length) acct.releaseBlocks(gone.length);
+    const gone = removePages(node, keep, node.pagesBeyondEof ? Infinity : Math.ceil(node.size / PAGE_SIZE));
+    node.pagesBeyondEof = false;
+    if (gone) acct.releaseBlocks(gone);
     const rem = newSize % PAGE_SIZE;
     if (rem !== 0) {
-      const page = pages.get(keep - 1);
+      const page = pageAt(node, keep - 1);
       if (page !== undefined && page !== UNWRITTEN) page.fill(0, rem);
     }
   }
@@ -204,15 +347,28 @@ export function truncatePages(node: FileInode, newSize: number, acct: BlockAccou
  * and changes nothing when the missing pages do not fit.
  */
 export function allocatePages(node: FileInode, start: number, end: number, acct: BlockAccount): boolean {
-  let pages = node.pages;
   const lo = pageIndex(start);
   const hi = pageIndex(end - 1) + 1;
-  const present = pages === null ? 0 : presentIn(pages, lo, hi).length;
-  const missing = hi - lo - present;
+  const missing = hi - lo - countPages(node, lo, hi);
   if (missing === 0) return true;
-  if ((pages?.size ?? 0) + missing > MAX_FILE_PAGES || !acct.reserveBlocks(missing)) return false;
-  if (pages === null) pages = node.pages = new Map();
-  for (let i = lo; i < hi; i++) if (!pages.has(i)) pages.set(i, UNWRITTEN);
+  if (node.pageCount + missing > MAX_FILE_PAGES || !acct.reserveBlocks(missing)) return false;
+  let chunks = node.pages;
+  if (chunks === null) chunks = node.pages = new Map();
+  for (let ci = Math.floor(lo / CHUNK_PAGES); ci * CHUNK_PAGES < hi; ci++) {
+    let chunk = chunks.get(ci);
+    if (chunk !== undefined && chunk.buf !== null) continue; // dense: all there
+    if (chunk === undefined) chunks.set(ci, (chunk = new Chunk(null)));
+    const pages = chunk.pages!;
+    const base = ci * CHUNK_PAGES;
+    const b = Math.min(hi, base + CHUNK_PAGES) - base;
+    for (let i = Math.max(lo, base) - base; i < b; i++) {
+      if (pages[i] === undefined) {
+        pages[i] = UNWRITTEN;
+        chunk.count++;
+      }
+    }
+  }
+  node.pageCount += missing;
   if (hi > Math.ceil(node.size / PAGE_SIZE)) node.pagesBeyondEof = true;
   return true;
 }
@@ -220,8 +376,9 @@ export function allocatePages(node: FileInode, start: number, end: number, acct:
 /** Free everything (the inode is being evicted). */
 export function freePages(node: FileInode, acct: BlockAccount): void {
   if (node.pages !== null) {
-    acct.releaseBlocks(node.pages.size);
+    acct.releaseBlocks(node.pageCount);
     node.pages = null;
+    node.pageCount = 0;
   }
 }
 
@@ -232,24 +389,26 @@ function isData(page: Uint8Array | undefined): boolean {
 /** lseek SEEK_DATA: the first data offset at or after `offset`, or -1 for ENXIO. */
 export function seekData(node: FileInode, offset: number): number {
   const size = node.size;
-  if (offset >= size) return -1;
-  const pages = node.pages;
-  if (pages === null) return -1;
+  if (offset >= size || node.pages === null) return -1;
   const lo = pageIndex(offset);
-  const last = pageIndex(size - 1);
+  const hi = pageIndex(size - 1) + 1;
   let found = -1;
-  if (last - lo + 1 <= pages.size) {
-    for (let i = lo; i <= last; i++) {
-      if (isData(pages.get(i))) {
-        found = i;
-        break;
+  eachChunk(node, lo, hi, (ci, chunk, a, b) => {
+    const base = ci * CHUNK_PAGES;
+    if (found >= 0 && found < base + a) return;
+    if (chunk.buf !== null) {
+      found = base + a;
+      return;
+    }
+    const pages = chunk.pages!;
+    const end = Math.min(b, pages.length);
+    for (let i = a; i < end; i++) {
+      if (isData(pages[i])) {
+        found = base + i;
+        return;
       }
     }
-  } else {
-    for (const [k, page] of pages) {
-      if (k >= lo && k <= last && page !== UNWRITTEN && (found < 0 || k < found)) found = k;
-    }
-  }
+  });
   return found < 0 ? -1 : Math.max(offset, found * PAGE_SIZE);
 }
 
@@ -257,20 +416,31 @@ export function seekData(node: FileInode, offset: number): number {
 export function seekHole(node: FileInode, offset: number): number {
   const size = node.size;
   if (offset >= size) return -1;
-  const pages = node.pages;
+  const chunks = node.pages;
   let idx = pageIndex(offset);
-  if (pages !== null) while (isData(pages.get(idx))) idx++;
+  if (chunks !== null) {
+    for (;;) {
+      const ci = Math.floor(idx / CHUNK_PAGES);
+      const chunk = chunks.get(ci);
+      if (chunk === undefined) break;
+      if (chunk.buf !== null) {
+        idx = (ci + 1) * CHUNK_PAGES;
+        continue;
+      }
+      if (!isData(chunk.pages![idx - ci * CHUNK_PAGES])) break;
+      idx++;
+    }
+  }
   return Math.min(size, Math.max(offset, idx * PAGE_SIZE));
 }
 
 /** Whether page `idx` holds data (for copy_file_range's hole skipping). */
 export function pageHasData(node: FileInode, idx: number): boolean {
-  return node.pages !== null && isData(node.pages.get(idx));
+  return isData(pageAt(node, idx));
 }
 
 /** The page holding `idx`, if it holds data. */
 export function dataPage(node: FileInode, idx: number): Uint8Array | undefined {
-  const p = node.pages?.get(idx);
+  const p = pageAt(node, idx);
   return p === UNWRITTEN ? undefined : p;
 }
-

@@ -49,7 +49,8 @@ class Model {
   }
 }
 
-function run(seed: number, steps: number, sizeLimitPages: number): void {
+/** `wide`: offsets over a few 1 MiB chunks, with whole aligned 1 MiB writes (dense chunks) among the rest. */
+function run(seed: number, steps: number, sizeLimitPages: number, wide = false): void {
   const rnd = prng(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const fs = new Tmpfs({ size: sizeLimitPages * 4096 });
@@ -63,28 +64,42 @@ function run(seed: number, steps: number, sizeLimitPages: number): void {
   const srcModel = new Model();
   // Offsets cluster around page boundaries, where the bugs live.
   const offset = (max: number): number => (rnd() < 0.5 ? int(max) : Math.max(0, int(max / 4096) * 4096 + int(9) - 4));
-  const length = (): number => (rnd() < 0.2 ? 4096 * (1 + int(4)) : 1 + int(rnd() < 0.5 ? 300 : 12_000));
+  const length = (): number =>
+    wide && rnd() < 0.2 ? 4096 * (1 + int(400)) + (rnd() < 0.5 ? 0 : int(4096)) : rnd() < 0.2 ? 4096 * (1 + int(4)) : 1 + int(rnd() < 0.5 ? 300 : 12_000);
   const randomBytes = (n: number): Uint8Array => {
     const b = new Uint8Array(n);
+    if (n > 16_384) {
+      // Big ones a word at a time (the model test stays fast); zero bytes in them are fine.
+      const w = new Uint32Array(b.buffer, 0, n >>> 2);
+      for (let i = 0; i < w.length; i++) w[i] = (rnd() * 2 ** 32) >>> 0 | 0x01010101;
+      for (let i = w.length * 4; i < n; i++) b[i] = 1 + int(255);
+      return b;
+    }
     for (let i = 0; i < n; i++) b[i] = 1 + int(255);
     return b;
+  };
+  const embedded = (data: Uint8Array): Uint8Array => {
+    const big = new Uint8Array(data.length + 2);
+    big.set(data, 1);
+    return big.subarray(1, data.length + 1);
   };
   {
     const data = randomBytes(30_000);
     fs.write(c, src.ino, src.fh, 5000, data.slice(), 0);
     srcModel.write(5000, data);
   }
-  const MAX = 160 * 1024;
+  const MAX = wide ? 3 * 1024 * 1024 : 160 * 1024;
 
   for (let step = 0; step < steps; step++) {
     const op = int(7);
     const what = `seed ${seed} step ${step} op ${op}`;
     if (op <= 1) {
-      const off = offset(MAX);
-      const len = length();
+      const whole = wide && rnd() < 0.3; // one whole aligned 1 MiB chunk, as the kernel sends sequential writes
+      const off = whole ? int(MAX / 2 ** 20) * 2 ** 20 : offset(MAX);
+      const len = whole ? 2 ** 20 : length();
       // Sometimes an exact, whole buffer (the adoptable case), sometimes a view into a bigger one.
       const data = randomBytes(len);
-      const arg = rnd() < 0.5 ? data.slice() : new Uint8Array([0, ...data, 0]).subarray(1, len + 1);
+      const arg = whole || rnd() < 0.5 ? data.slice() : embedded(data);
       let n: number;
       try {
         n = fs.write(c, f.ino, f.fh, off, arg, 0);
@@ -136,7 +151,7 @@ function run(seed: number, steps: number, sizeLimitPages: number): void {
 
     const attr = fs.getattr(c, f.ino).attr;
     assert.equal(attr.size, model.size, what);
-    if (step % 8 === 0 || step === steps - 1) {
+    if (step % (wide ? 25 : 8) === 0 || step === steps - 1) {
       const all = readBytes(fs, c, f.ino, f.fh, 0, model.size + 10);
       assert.ok(Buffer.compare(all, model.view()) === 0, `${what}: content differs`);
       // Allocation: at least the pages holding non-zero bytes.
@@ -179,5 +194,10 @@ describe('tmpfs file data against a flat-array model', () => {
 
   it('random sequences match with a tight size limit (partial writes, ENOSPC)', () => {
     for (const seed of [7, 8, 9, 10]) run(seed, 500, 24);
+  });
+
+  it('the same over several 1 MiB chunks, with whole-chunk writes (dense chunks), unlimited and limited', () => {
+    for (const seed of [101, 102]) run(seed, 300, 0, true);
+    for (const seed of [103, 104]) run(seed, 300, 600, true);
   });
 });

@@ -804,12 +804,18 @@ export class Tmpfs implements FileSystem {
   removexattr(ctx: RequestContext, ino: number, name: string): void {
     const node = this.node(ino);
     this.xattrAccess(ctx, node, name, true);
+    if (!this.dropXattr(node, name)) throw fsError('ENODATA');
+    node.setCtime(now());
+  }
+
+  /** Remove xattr `name` if present (no checks, no times); whether it was there. */
+  private dropXattr(node: Inode, name: string): boolean {
     const v = node.xattrs?.get(name);
-    if (v === undefined) throw fsError('ENODATA');
+    if (v === undefined) return false;
     node.xattrs!.delete(name);
     if (node.xattrs!.size === 0) node.xattrs = null;
     this.releaseIspace(Tmpfs.xattrSpace(name, v));
-    node.setCtime(now());
+    return true;
   }
 
   // ---- files ------------------------------------------------------------------------------
@@ -829,9 +835,7 @@ export class Tmpfs implements FileSystem {
     const node = this.node(ino);
     this.mayOpen(ctx, node, flags);
     if (flags & O_TRUNC && node instanceof FileInode) this.openTruncate(node, ctx);
-    // Data changes only through puffs sessions, which keep every kernel's page
-    // cache coherent (writes through it, invalidations for others): keep it.
-    return { fh: this.openHandle(node, flags), keepCache: true };
+    return this.fileOpen(node, flags);
   }
 
   create(ctx: RequestContext, parent: number, name: string, mode: number, flags: number): CreateReply {
@@ -845,11 +849,21 @@ export class Tmpfs implements FileSystem {
       if (node instanceof DirInode) throw fsError('EISDIR');
       this.mayOpen(ctx, node, flags);
       if ((flags & O_TRUNC) && node instanceof FileInode) this.openTruncate(node, ctx);
-      return { entry: this.entryOf(node), open: { fh: this.openHandle(node, flags), keepCache: true } };
+      return { entry: this.entryOf(node), open: this.fileOpen(node, flags) };
     }
     const entry = this.mknod(ctx, parent, name, S_IFREG | (mode & 0o7777), 0);
     const node = this.nodes.get(entry.ino)!;
-    return { entry, open: { fh: this.openHandle(node, flags), keepCache: true } };
+    return { entry, open: this.fileOpen(node, flags) };
+  }
+
+  private fileOpen(node: Inode, flags: number): OpenReply {
+    // Data changes only through puffs sessions, which keep every kernel's page
+    // cache coherent (writes through it, invalidations for others): keep it.
+    // A write-only open (which cannot be mmapped) writes around the page cache:
+    // the kernel then neither copies the data into cache pages first nor asks
+    // for security.capability before each write, and it drops cached pages of
+    // the range it writes.
+    return { fh: this.openHandle(node, flags), keepCache: true, directIo: accessMode(flags) === O_WRONLY };
   }
 
   /** O_TRUNC: empty the file and stamp mtime and ctime even if it was empty (do_truncate with ATTR_OPEN). */
@@ -899,6 +913,9 @@ export class Tmpfs implements FileSystem {
     let buf = data;
     if (offset + buf.byteLength > MAX_FILE_SIZE) buf = buf.subarray(0, MAX_FILE_SIZE - offset);
     this.killPrivs(node, ctx, false);
+    // Writing drops file capabilities, as the kernel's file_remove_privs does
+    // (a write-only open writes around the kernel's cache and that check).
+    if (node.xattrs !== null) this.dropXattr(node, 'security.capability');
     // A page-aligned write of whole pages from a buffer it spans: keep its pages instead of copying.
     const adopt = offset % PAGE_SIZE === 0 && buf.byteLength % PAGE_SIZE === 0 && buf.byteLength <= ADOPT_MAX_PAGES * PAGE_SIZE &&
       buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer;
