@@ -6,7 +6,7 @@
  */
 import * as L from './layouts.js';
 import { ops, opName, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
-import type { StructDef, StructValue, Fields } from './struct.js';
+import { offsetOf, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
@@ -94,34 +94,33 @@ export interface CodecOptions {
 
 export const defaultCodecOptions: CodecOptions = { setxattrExt: false };
 
-let viewBuffer: ArrayBufferLike | undefined;
-let viewOffset = -1;
-let lastView: DataView | undefined;
+let viewBufferA: ArrayBufferLike | undefined;
+let viewA: DataView | undefined;
+let viewBufferB: ArrayBufferLike | undefined;
+let viewB: DataView | undefined;
 
 /**
- * A DataView from the start of `bytes` to the end of its buffer. The device
- * reads every request into one buffer, so this is cached rather than made per
- * message. It may reach past the frame: every decode checks lengths first.
+ * A DataView over all of `bytes`' buffer: offsets are absolute
+ * (bytes.byteOffset + n). Frames come from a few buffers (the device's read
+ * buffer, Node's small-buffer pool, a channel's slab), so the views of the
+ * last two are kept rather than made per message. A view may reach past the
+ * frame: every decode checks lengths first.
  */
 function viewOf(bytes: Uint8Array): DataView {
-  if (bytes.buffer !== viewBuffer || bytes.byteOffset !== viewOffset) {
-    lastView = new DataView(bytes.buffer, bytes.byteOffset);
-    viewBuffer = bytes.buffer;
-    viewOffset = bytes.byteOffset;
+  const buffer = bytes.buffer;
+  if (buffer === viewBufferA) return viewA!;
+  if (buffer !== viewBufferB) {
+    viewBufferB = buffer;
+    viewB = new DataView(buffer);
   }
-  return lastView!;
-}
-
-let poolBuffer: ArrayBufferLike | undefined;
-let poolView: DataView | undefined;
-
-/** A DataView over all of `bytes`' buffer (replies come from Node's small-buffer pool); offsets are absolute. */
-function absoluteView(bytes: Uint8Array): DataView {
-  if (bytes.buffer !== poolBuffer) {
-    poolView = new DataView(bytes.buffer);
-    poolBuffer = bytes.buffer;
-  }
-  return poolView!;
+  // Most recent first.
+  const tb = viewBufferA;
+  const tv = viewA;
+  viewBufferA = viewBufferB;
+  viewA = viewB;
+  viewBufferB = tb;
+  viewB = tv;
+  return viewA!;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -147,7 +146,7 @@ export function decodeInHeader(frame: Uint8Array): InHeader {
   if (frame.byteLength < L.inHeader.size) {
     throw new ProtocolError('short-frame', `request frame of ${frame.byteLength} bytes is shorter than its ${L.inHeader.size}-byte header`);
   }
-  const header = L.inHeader.decode(viewOf(frame), 0);
+  const header = L.inHeader.decode(viewOf(frame), frame.byteOffset);
   if (header.len !== frame.byteLength) {
     throw new ProtocolError('bad-length', `request length field ${header.len} does not match frame size ${frame.byteLength}`, header);
   }
@@ -164,6 +163,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
   if (name === undefined) throw new ProtocolError('unknown-opcode', `unknown opcode ${header.opcode}`, header);
   const spec: OpSpec = ops[name];
   const view = viewOf(frame);
+  const base = frame.byteOffset;
   let end = frame.byteLength;
   const out: Record<string, unknown> = { op: name, header };
 
@@ -171,7 +171,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
     const extBytes = header.totalExtlen * 8;
     if (extBytes > end - L.inHeader.size) throw new ProtocolError('bad-extension', 'extensions longer than the frame', header);
     end -= extBytes;
-    decodeExtensions(frame, view, end, frame.byteLength, header, out);
+    decodeExtensions(view, base, end, frame.byteLength, header, out);
   }
 
   let pos = L.inHeader.size;
@@ -183,13 +183,13 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
       // Kernels before 7.36 send only major, minor, max_readahead and flags.
       const padded = new Uint8Array(arg.size);
       padded.set(frame.subarray(pos, end));
-      out.arg = arg.decode(viewOf(padded), 0);
+      out.arg = arg.decode(viewOf(padded), padded.byteOffset);
       pos = end;
     } else {
       if (avail < arg.size) {
         throw new ProtocolError('short-body', `${name}: ${avail} argument bytes, expected ${arg.size}`, header);
       }
-      const value = arg.decode(view, pos) as Record<string, unknown>;
+      const value = arg.decode(view, base + pos) as Record<string, unknown>;
       if (arg === L.setxattrInCompat) value.setxattrFlags = 0;
       out.arg = value;
       pos += arg.size;
@@ -207,7 +207,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
     const need = count * spec.items.size;
     if (end - pos < need) throw new ProtocolError('short-body', `${name}: ${count} items do not fit in the frame`, header);
     const items = new Array<unknown>(count);
-    for (let i = 0; i < count; i++) items[i] = spec.items.decode(view, pos + i * spec.items.size);
+    for (let i = 0; i < count; i++) items[i] = spec.items.decode(view, base + pos + i * spec.items.size);
     out.items = items;
     pos += need;
   }
@@ -225,9 +225,10 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
   return out as Request;
 }
 
+/** Extensions from `start` to `end` (frame offsets; `base` is the frame's offset in the view). */
 function decodeExtensions(
-  frame: Uint8Array,
   view: DataView,
+  base: number,
   start: number,
   end: number,
   header: InHeader,
@@ -235,21 +236,20 @@ function decodeExtensions(
 ): void {
   let pos = start;
   while (pos + L.extHeader.size <= end) {
-    const ext = L.extHeader.decode(view, pos);
+    const ext = L.extHeader.decode(view, base + pos);
     if (ext.size < L.extHeader.size || pos + ext.size > end) {
       throw new ProtocolError('bad-extension', `extension of size ${ext.size} overruns the frame`, header);
     }
     if (ext.type === FUSE_EXT_GROUPS) {
       if (ext.size < L.extHeader.size + L.suppGroups.size) throw new ProtocolError('bad-extension', 'group extension too short for its count', header);
-      const nr = view.getUint32(pos + L.extHeader.size, true);
+      const nr = view.getUint32(base + pos + L.extHeader.size, true);
       if (L.extHeader.size + 4 + nr * 4 > ext.size) throw new ProtocolError('bad-extension', 'group list overruns its extension', header);
       const groups: number[] = [];
-      for (let i = 0; i < nr; i++) groups.push(view.getUint32(pos + L.extHeader.size + 4 + i * 4, true));
+      for (let i = 0; i < nr; i++) groups.push(view.getUint32(base + pos + L.extHeader.size + 4 + i * 4, true));
       out.groups = groups;
     }
     pos += ext.size;
   }
-  void frame;
 }
 
 /** Bytes of an encoded request body (without header). */
@@ -274,6 +274,11 @@ function groupsExtSize(n: number): number {
   return (L.extHeader.size + L.suppGroups.size + 4 * n + 7) & ~7;
 }
 
+/** Byte offsets in fuse_in_header of the fields encodeRequest derives. */
+const IN_LEN = offsetOf(L.inHeader, 'len');
+const IN_OPCODE = offsetOf(L.inHeader, 'opcode');
+const IN_TOTAL_EXTLEN = offsetOf(L.inHeader, 'totalExtlen');
+
 /** Encode a request (the client's side of the wire). Returns one frame. */
 export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: CodecOptions = defaultCodecOptions): Uint8Array {
   const spec: OpSpec = ops[req.op];
@@ -281,16 +286,24 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
   const groups = req.groups;
   const extSize = groups ? groupsExtSize(groups.length) : 0;
   const len = L.inHeader.size + requestBodySize(spec, r, options) + extSize;
-  const frame = Buffer.alloc(len);
+  // Unzeroed (pooled when small): every byte is written below, padding included.
+  const frame = Buffer.allocUnsafe(len);
   const view = viewOf(frame);
-  L.inHeader.encode(view, 0, { ...req.header, len, opcode: spec.opcode, totalExtlen: extSize / 8 });
+  const base = frame.byteOffset;
+  L.inHeader.encode(view, base, req.header);
+  view.setUint32(base + IN_LEN, len, true);
+  view.setUint32(base + IN_OPCODE, spec.opcode, true);
+  view.setUint16(base + IN_TOTAL_EXTLEN, extSize / 8, true);
   let pos = L.inHeader.size;
   if (spec.arg) {
     const arg = req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
-    const value = { ...(r.arg as Record<string, unknown>) };
-    if (spec.items) value.count = (r.items as unknown[]).length;
-    if (spec.data && 'size' in value && req.op !== 'ioctl') value.size = (r.data as Uint8Array).byteLength;
-    arg.encode(view, pos, value as never);
+    let value = r.arg as Record<string, unknown>;
+    if (spec.items || spec.data) {
+      value = { ...value };
+      if (spec.items) value.count = (r.items as unknown[]).length;
+      if (spec.data && 'size' in value && req.op !== 'ioctl') value.size = (r.data as Uint8Array).byteLength;
+    }
+    arg.encode(view, base + pos, value as never);
     pos += arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -299,7 +312,7 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
   }
   if (spec.items) {
     for (const item of r.items as Record<string, never>[]) {
-      spec.items.encode(view, pos, item);
+      spec.items.encode(view, base + pos, item);
       pos += spec.items.size;
     }
   }
@@ -308,10 +321,11 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
     pos += (r.data as Uint8Array).byteLength;
   }
   if (groups) {
-    // Extensions follow everything else; the padding stays zero.
-    L.extHeader.encode(view, pos, { size: extSize, type: FUSE_EXT_GROUPS });
-    view.setUint32(pos + L.extHeader.size, groups.length, true);
-    for (let i = 0; i < groups.length; i++) view.setUint32(pos + L.extHeader.size + 4 + 4 * i, groups[i]!, true);
+    // Extensions follow everything else; the padding is zero.
+    frame.fill(0, pos, len);
+    L.extHeader.encode(view, base + pos, { size: extSize, type: FUSE_EXT_GROUPS });
+    view.setUint32(base + pos + L.extHeader.size, groups.length, true);
+    for (let i = 0; i < groups.length; i++) view.setUint32(base + pos + L.extHeader.size + 4 + 4 * i, groups[i]!, true);
   }
   return frame;
 }
@@ -345,7 +359,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
   const layout = ops[op].reply as OpSpec['reply'];
   if (typeof layout === 'object') {
     const b = headerOnly(unique, 0, layout.size);
-    layout.encode(absoluteView(b), b.byteOffset + L.outHeader.size, value as never);
+    layout.encode(viewOf(b), b.byteOffset + L.outHeader.size, value as never);
     return [b];
   }
   switch (layout) {
@@ -362,8 +376,8 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
       const v = value as ReplyValueFor<'create'>;
       const b = headerOnly(unique, 0, L.entryOut.size + L.openOut.size);
       const view = viewOf(b);
-      L.entryOut.encode(view, L.outHeader.size, v.entry);
-      L.openOut.encode(view, L.outHeader.size + L.entryOut.size, v.open);
+      L.entryOut.encode(view, b.byteOffset + L.outHeader.size, v.entry);
+      L.openOut.encode(view, b.byteOffset + L.outHeader.size + L.entryOut.size, v.open);
       return [b];
     }
     case 'xattr': {
@@ -373,7 +387,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
         return [h, value];
       }
       const b = headerOnly(unique, 0, L.getxattrOut.size);
-      L.getxattrOut.encode(viewOf(b), L.outHeader.size, value as { size: number });
+      L.getxattrOut.encode(viewOf(b), b.byteOffset + L.outHeader.size, value as { size: number });
       return [b];
     }
     case 'ioctl': {
@@ -381,7 +395,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
       const n = v.data?.byteLength ?? 0;
       const b = headerOnly(unique, 0, L.ioctlOut.size);
       b.writeUInt32LE(L.outHeader.size + L.ioctlOut.size + n, 0);
-      L.ioctlOut.encode(viewOf(b), L.outHeader.size, v.out);
+      L.ioctlOut.encode(viewOf(b), b.byteOffset + L.outHeader.size, v.out);
       return v.data ? [b, v.data] : [b];
     }
     case 'none':
@@ -394,7 +408,7 @@ export function decodeOutHeader(frame: Uint8Array): OutHeader {
   if (frame.byteLength < L.outHeader.size) {
     throw new ProtocolError('short-frame', `reply frame of ${frame.byteLength} bytes is shorter than its ${L.outHeader.size}-byte header`);
   }
-  const header = L.outHeader.decode(viewOf(frame), 0);
+  const header = L.outHeader.decode(viewOf(frame), frame.byteOffset);
   if (header.len !== frame.byteLength) {
     throw new ProtocolError('bad-length', `reply length field ${header.len} does not match frame size ${frame.byteLength}`);
   }
@@ -418,6 +432,7 @@ export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requ
   }
   const layout = ops[op].reply as OpSpec['reply'];
   const view = viewOf(frame);
+  const at = frame.byteOffset + L.outHeader.size;
   const body = frame.subarray(L.outHeader.size);
   const need = (size: number) => {
     if (body.byteLength < size) throw new ProtocolError('short-body', `${op} reply: ${body.byteLength} bytes, expected ${size}`);
@@ -425,7 +440,7 @@ export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requ
   let value: unknown;
   if (typeof layout === 'object') {
     need(layout.size);
-    value = layout.decode(view, L.outHeader.size);
+    value = layout.decode(view, at);
   } else {
     switch (layout) {
       case 'empty':
@@ -437,19 +452,19 @@ export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requ
       case 'create':
         need(L.entryOut.size + L.openOut.size);
         value = {
-          entry: L.entryOut.decode(view, L.outHeader.size),
-          open: L.openOut.decode(view, L.outHeader.size + L.entryOut.size),
+          entry: L.entryOut.decode(view, at),
+          open: L.openOut.decode(view, at + L.entryOut.size),
         };
         break;
       case 'xattr':
         if (requestedSize === 0) {
           need(L.getxattrOut.size);
-          value = L.getxattrOut.decode(view, L.outHeader.size);
+          value = L.getxattrOut.decode(view, at);
         } else value = body;
         break;
       case 'ioctl':
         need(L.ioctlOut.size);
-        value = { out: L.ioctlOut.decode(view, L.outHeader.size), data: body.subarray(L.ioctlOut.size) };
+        value = { out: L.ioctlOut.decode(view, at), data: body.subarray(L.ioctlOut.size) };
         break;
       default:
         throw new TypeError(`${op} takes no reply`);
@@ -478,7 +493,7 @@ export function encodeNotification(n: Notification): Uint8Array[] {
     if (spec.names) value.namelen = Buffer.byteLength(r[spec.names[0]!] as string);
     if (data) value.size = data.byteLength;
     if (spec.items) value.count = items.length;
-    spec.arg.encode(view, pos, value as never);
+    spec.arg.encode(view, head.byteOffset + pos, value as never);
     pos += spec.arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -486,7 +501,7 @@ export function encodeNotification(n: Notification): Uint8Array[] {
     head[pos++] = 0;
   }
   for (const item of items) {
-    spec.items!.encode(view, pos, item);
+    spec.items!.encode(view, head.byteOffset + pos, item);
     pos += spec.items!.size;
   }
   return data ? [head, data] : [head];
@@ -505,7 +520,7 @@ export function decodeNotification(frame: Uint8Array): Notification {
   let pos = L.outHeader.size;
   if (spec.arg) {
     if (frame.byteLength - pos < spec.arg.size) throw new ProtocolError('short-body', `${kind} notification too short`);
-    out.arg = spec.arg.decode(view, pos);
+    out.arg = spec.arg.decode(view, frame.byteOffset + pos);
     pos += spec.arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -517,7 +532,7 @@ export function decodeNotification(frame: Uint8Array): Notification {
     const count = (out.arg as { count: number }).count;
     if (frame.byteLength - pos < count * spec.items.size) throw new ProtocolError('short-body', `${kind} items overrun the frame`);
     const items: unknown[] = [];
-    for (let i = 0; i < count; i++) items.push(spec.items.decode(view, pos + i * spec.items.size));
+    for (let i = 0; i < count; i++) items.push(spec.items.decode(view, frame.byteOffset + pos + i * spec.items.size));
     out.items = items;
     pos += count * spec.items.size;
   }
@@ -567,10 +582,10 @@ export class DirentPacker {
     if (this.pos + size > this.buf.byteLength) return false;
     let at = this.pos;
     if (this.plus) {
-      L.entryOut.encode(this.view, at, (rec as DirentPlusRecord).entry ?? {});
+      L.entryOut.encode(this.view, this.buf.byteOffset + at, (rec as DirentPlusRecord).entry ?? {});
       at += L.entryOut.size;
     }
-    L.dirent.encode(this.view, at, { ino: rec.ino, off: rec.off, namelen: nameLen, type: rec.type });
+    L.dirent.encode(this.view, this.buf.byteOffset + at, { ino: rec.ino, off: rec.off, namelen: nameLen, type: rec.type });
     this.buf.write(rec.name, at + L.dirent.size, 'utf8');
     this.pos += size;
     return true;
@@ -593,8 +608,8 @@ export function decodeDirents(data: Uint8Array, plus: boolean): (DirentRecord | 
   let pos = 0;
   while (pos < data.byteLength) {
     if (data.byteLength - pos < fixed) throw new ProtocolError('short-body', 'truncated directory entry');
-    const entry = plus ? L.entryOut.decode(view, pos) : undefined;
-    const d = L.dirent.decode(view, pos + (plus ? L.entryOut.size : 0));
+    const entry = plus ? L.entryOut.decode(view, data.byteOffset + pos) : undefined;
+    const d = L.dirent.decode(view, data.byteOffset + pos + (plus ? L.entryOut.size : 0));
     const nameAt = pos + fixed;
     if (nameAt + d.namelen > data.byteLength) throw new ProtocolError('short-body', 'directory entry name overruns the reply');
     const name = Buffer.from(data.buffer, data.byteOffset + nameAt, d.namelen).toString('utf8');

@@ -12,6 +12,31 @@ export interface MemoryPairOptions {
   maxFrameSize?: number;
 }
 
+/** Frames up to this size are cut from a shared slab; larger ones get their own buffer. */
+const SLAB_FRAME_MAX = 64 * 1024;
+const SLAB_SIZE = 1024 * 1024;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+/**
+ * Room for one frame. A fresh ArrayBuffer per frame costs more than the
+ * whole rest of a small round trip (allocation, zeroing, GC bookkeeping), so
+ * small frames are carved from a slab, never reused: a slab goes when the
+ * last frame cut from it does.
+ */
+function frameBuffer(size: number): Uint8Array {
+  if (size > SLAB_FRAME_MAX) return new Uint8Array(size);
+  if (slabUsed + size > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const frame = new Uint8Array(slab, slabUsed, size);
+  slabUsed += (size + 7) & ~7; // keep frames 8-byte aligned
+  return frame;
+}
+
+const resolved = Promise.resolve();
+
 /** Queue marker: the peer closed; everything queued before it is still delivered. */
 const PEER_CLOSED = Symbol('peer closed');
 
@@ -43,7 +68,7 @@ class MemoryChannel implements Channel {
     if (this.#closed) throw new ChannelClosedError();
     const total = checkOutgoingFrame(parts, this.maxFrameSize);
     // Copy: the receiver owns its frame and the sender may reuse its parts at once.
-    const frame = new Uint8Array(total);
+    const frame = frameBuffer(total);
     let offset = 0;
     for (const part of parts) {
       frame.set(part, offset);
@@ -72,7 +97,8 @@ class MemoryChannel implements Channel {
   #schedule(): void {
     if (this.#scheduled || !this.#handler || this.#queue.length === 0) return;
     this.#scheduled = true;
-    queueMicrotask(this.#drain);
+    // A promise reaction, not queueMicrotask: same queue, without the AsyncResource Node wraps each queueMicrotask callback in.
+    resolved.then(this.#drain);
   }
 
   /**
