@@ -70,6 +70,8 @@ export interface InitInfo {
   dontMask: boolean;
   /** Expire-only entry invalidations are understood. */
   expireOnly: boolean;
+  /** OPEN carries O_TRUNC and the server truncates (FUSE_ATOMIC_O_TRUNC), instead of a SETATTR after it. */
+  atomicOTrunc: boolean;
 }
 
 export interface ConnectionOptions {
@@ -128,6 +130,7 @@ const OFFERED =
   InitFlag.AUTO_INVAL_DATA |
   InitFlag.ASYNC_DIO |
   InitFlag.DONT_MASK |
+  InitFlag.ATOMIC_O_TRUNC |
   InitFlag.SETXATTR_EXT |
   InitFlag.INIT_EXT |
   InitFlag.HAS_EXPIRE_ONLY |
@@ -241,6 +244,7 @@ export class Connection {
       readdirplus: (agreed & InitFlag.DO_READDIRPLUS) !== 0n,
       dontMask: (agreed & InitFlag.DONT_MASK) !== 0n,
       expireOnly: (agreed & InitFlag.HAS_EXPIRE_ONLY) !== 0n,
+      atomicOTrunc: (agreed & InitFlag.ATOMIC_O_TRUNC) !== 0n,
     };
     if (this.state === 'init') this.state = 'ready';
     return this.info;

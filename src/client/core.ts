@@ -25,7 +25,7 @@ import type { FsError } from '../errors.js';
 import { errnoError } from './errors.js';
 import type { Connection, Pending } from './connection.js';
 import { O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './args.js';
-import { S_IFREG, S_IFMT, Vfs, type Ctx, type FuseAttr, type Vnode } from './vfs.js';
+import { ATTR_ATIME, S_IFREG, S_IFMT, Vfs, type Ctx, type FuseAttr, type Vnode } from './vfs.js';
 
 /** The kernel's struct file: an open file or directory on the server. */
 export class OpenFile {
@@ -255,16 +255,25 @@ export class Core {
     return f;
   }
 
-  /** open(2) of an existing node (OPENDIR for a directory); O_TRUNC as a SETATTR, as without atomic_o_trunc. */
+  /**
+   * open(2) of an existing node (OPENDIR for a directory). O_TRUNC goes with
+   * the OPEN when the server agreed to atomic_o_trunc, else it is a SETATTR
+   * after it, as the kernel does.
+   */
   async open(v: Vnode, flags: number, ctx: Ctx): Promise<OpenFile> {
     if (v.isDir) {
       const r = await this.vfs.call('opendir', v.id, { arg: { flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC), openFlags: 0 } }, ctx);
       return this.track(v, r.fh, flags, r.openFlags, true);
     }
-    const r = await this.vfs.call('open', v.id, { arg: { flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC), openFlags: 0 } }, ctx);
-    const f = this.track(v, r.fh, flags, r.openFlags, false);
     // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC too; may_open asks for write permission).
-    if (flags & O_TRUNC && v.type === S_IFREG) {
+    const truncate = (flags & O_TRUNC) !== 0 && v.type === S_IFREG;
+    const atomic = truncate && this.conn.info!.atomicOTrunc;
+    const stamp = this.vfs.attrStamp();
+    const sent = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | (atomic ? 0 : O_TRUNC));
+    const r = await this.vfs.call('open', v.id, { arg: { flags: sent, openFlags: 0 } }, ctx);
+    const f = this.track(v, r.fh, flags, r.openFlags, false);
+    if (atomic) this.vfs.truncatedOnOpen(v, stamp);
+    else if (truncate) {
       try {
         await this.setattr(v, { size: 0 }, ctx, f.fh);
       } catch (err) {
@@ -424,7 +433,7 @@ export class Core {
         if (next < count) issue();
       }
     } finally {
-      this.vfs.invalidateAttr(v); // atime
+      this.vfs.staleAttr(v, ATTR_ATIME);
     }
     return total;
   }
@@ -449,8 +458,10 @@ export class Core {
       );
       inFlight.push({ p, len: chunk.byteLength });
     };
+    const stamp = this.vfs.attrStamp();
     while (next < count && inFlight.length < WINDOW) issue();
     let total = 0;
+    let ok = false;
     try {
       while (inFlight.length > 0) {
         const { p, len } = inFlight.shift()!;
@@ -466,8 +477,11 @@ export class Core {
         if (n < len) break;
         if (next < count) issue();
       }
+      ok = total === length;
     } finally {
-      this.vfs.invalidateAttr(v);
+      // Every write answered in full: the size is known. Anything else (an error, a short write with more in flight): ask again.
+      if (ok) this.vfs.wrote(v, position + total, stamp);
+      else this.vfs.invalidateAttr(v);
     }
     return total;
   }

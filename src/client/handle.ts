@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
 import { createInterface, type Interface } from 'node:readline';
-import { S_IFDIR } from './vfs.js';
+import { ATTR_SIZE, S_IFDIR } from './vfs.js';
 import type { Core, OpenFile } from './core.js';
 import type { Credentials } from './connection.js';
 import type { Ctx } from './vfs.js';
@@ -196,7 +196,8 @@ export class FileHandle extends EventEmitter {
   /** @internal Read to the end of file from the position. */
   async #readAll(ctx: Ctx): Promise<Buffer> {
     this.#checkRead();
-    const attr = await this.#core.vfs.getattr(this.#file.vnode, ctx, { fh: this.#file.fh, fresh: true });
+    // Node's fstat here reads only the size: cached attributes serve while the size in them is good.
+    const attr = await this.#core.vfs.getattr(this.#file.vnode, ctx, { fh: this.#file.fh, want: ATTR_SIZE });
     const start = this.#file.position;
     if (attr.size > 0) {
       // As Node: a file with a size is read up to that size (or end of file).

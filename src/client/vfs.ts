@@ -67,6 +67,8 @@ export class Vnode {
   /** Walks, calls and open handles using the node right now. */
   pins = 0;
   attrExpires = 0;
+  /** ATTR_* groups of the cached attributes known to be stale (the others are good until attrExpires). */
+  attrStale = 0;
   /** Bumped when the node changes or its attributes are invalidated. */
   attrVersion = 0;
   lastUsed = 0;
@@ -129,6 +131,20 @@ export interface VfsOptions {
   /** How often the table is swept (default 1000 ms). */
   sweepMs?: number;
 }
+
+/**
+ * Groups of attributes a cached copy can be stale in while the rest stay
+ * good (the kernel's inval_mask): a read makes only atime stale, a write
+ * mtime, ctime and blocks (and the mode when it may drop setuid/setgid)
+ * while this side still knows the size.
+ */
+export const ATTR_SIZE = 1;
+export const ATTR_ATIME = 2;
+/** mtime, ctime, blocks. */
+export const ATTR_MODIFY = 4;
+/** mode, uid, gid. */
+export const ATTR_MODE = 8;
+export const ATTR_ALL = 15;
 
 export const MAY_EXEC = 1;
 export const MAY_WRITE = 2;
@@ -238,10 +254,48 @@ export class Vfs {
     v.attrVersion = ++this.attrSeq;
   }
 
+  /** Some of the node's attributes (ATTR_* groups) changed or may have; the others stay cached. */
+  staleAttr(v: Vnode, groups: number): void {
+    v.attrStale |= groups;
+    v.attrVersion = ++this.attrSeq;
+  }
+
+  /** Cached attributes good for the ATTR_* groups in `want`. */
+  attrValid(v: Vnode, want: number): boolean {
+    return (v.attrStale & want) === 0 && now() < v.attrExpires;
+  }
+
+  /**
+   * This client wrote up to `end` (exclusive) and nothing else touched the
+   * node since `stamp`: the size is known as the kernel knows it
+   * (fuse_write_update_attr); mtime, ctime and blocks are not, nor the mode
+   * when the write may have dropped setuid/setgid. Otherwise all is stale.
+   */
+  wrote(v: Vnode, end: number, stamp: number): void {
+    this.sizeChanged(v, Math.max(end, v.attr.size), stamp);
+  }
+
+  /** An O_TRUNC open the server carried out (atomic_o_trunc), sent at `stamp`: size 0, the rest as after a write. */
+  truncatedOnOpen(v: Vnode, stamp: number): void {
+    this.sizeChanged(v, 0, stamp);
+  }
+
+  private sizeChanged(v: Vnode, size: number, stamp: number): void {
+    if (v.attrVersion > stamp || !this.attrValid(v, ATTR_SIZE)) {
+      this.invalidateAttr(v);
+      return;
+    }
+    // The server drops setuid and setgid on a write or truncation (by anyone but root): the mode is stale if it has them.
+    const privs = (v.attr.mode & 0o6000) !== 0;
+    if (size !== v.attr.size) v.attr = { ...v.attr, size };
+    this.staleAttr(v, ATTR_MODIFY | (privs ? ATTR_MODE : 0));
+  }
+
   /** Take attributes from an answer, caching them unless the node changed since `stamp`. */
   private takeAttr(v: Vnode, attr: FuseAttr, validSec: number, validNsec: number, stamp: number): void {
     if (v.attrVersion > stamp) return;
     v.attr = attr;
+    v.attrStale = 0;
     v.attrExpires = deadline(validSec, validNsec);
   }
 
@@ -249,6 +303,7 @@ export class Vfs {
   changedAttr(v: Vnode, attr: FuseAttr, validSec: number, validNsec: number): void {
     v.attrVersion = ++this.attrSeq;
     v.attr = attr;
+    v.attrStale = 0;
     v.attrExpires = deadline(validSec, validNsec);
   }
 
@@ -332,9 +387,13 @@ export class Vfs {
     return v;
   }
 
-  /** Attributes of `v`, from the cache while valid, else from the server. */
-  async getattr(v: Vnode, ctx: Ctx, options: { fh?: number; fresh?: boolean } = {}): Promise<FuseAttr> {
-    if (!options.fresh && now() < v.attrExpires) return v.attr;
+  /**
+   * Attributes of `v`, from the cache while valid, else from the server.
+   * `want` (ATTR_* groups, default all) is what the caller reads: the cache
+   * serves it while those groups are good, as the kernel's request mask.
+   */
+  async getattr(v: Vnode, ctx: Ctx, options: { fh?: number; fresh?: boolean; want?: number } = {}): Promise<FuseAttr> {
+    if (!options.fresh && this.attrValid(v, options.want ?? ATTR_ALL)) return v.attr;
     const stamp = this.attrStamp();
     this.stats.getattrs++;
     const fh = options.fh;
@@ -371,7 +430,7 @@ export class Vfs {
 
   /** Attributes for a permission decision: the cached ones while valid, else fresh from the server. */
   async permAttr(v: Vnode, ctx: Ctx): Promise<FuseAttr> {
-    return now() < v.attrExpires ? v.attr : this.getattr(v, ctx);
+    return this.attrValid(v, ATTR_MODE) ? v.attr : this.getattr(v, ctx);
   }
 
   /**
