@@ -123,6 +123,30 @@ function viewOf(bytes: Uint8Array): DataView {
   return viewA!;
 }
 
+/** Frames up to this size are cut from a shared slab; larger ones get their own buffer. */
+const SLAB_FRAME_MAX = 64 * 1024;
+const SLAB_SIZE = 1024 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+/**
+ * Room for an outgoing frame, not zeroed: callers write every byte. A fresh
+ * ArrayBuffer per message (what Buffer.alloc, and allocUnsafe from 4 KiB up,
+ * make) costs more than encoding it, so frames are cut from a slab that is
+ * never reused: it goes when the last frame cut from it does. One slab for
+ * requests and replies also keeps viewOf's cache to one buffer.
+ */
+function frameAlloc(size: number): Buffer {
+  if (size > SLAB_FRAME_MAX) return Buffer.allocUnsafe(size);
+  if (slabUsed + size > slab.byteLength) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const frame = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += (size + 7) & ~7; // keep frames 8-byte aligned
+  return frame;
+}
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function readName(bytes: Uint8Array, pos: number, end: number, header: InHeader | undefined): [string, number] {
@@ -286,8 +310,8 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
   const groups = req.groups;
   const extSize = groups ? groupsExtSize(groups.length) : 0;
   const len = L.inHeader.size + requestBodySize(spec, r, options) + extSize;
-  // Unzeroed (pooled when small): every byte is written below, padding included.
-  const frame = Buffer.allocUnsafe(len);
+  // Not zeroed: every byte is written below, padding included.
+  const frame = frameAlloc(len);
   const view = viewOf(frame);
   const base = frame.byteOffset;
   L.inHeader.encode(view, base, req.header);
@@ -331,7 +355,7 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
 }
 
 function headerOnly(unique: number, error: number, extra: number): Buffer {
-  const b = Buffer.allocUnsafe(L.outHeader.size + extra);
+  const b = frameAlloc(L.outHeader.size + extra);
   b.writeUInt32LE(L.outHeader.size + extra, 0);
   b.writeInt32LE(error, 4);
   b.writeUInt32LE(unique % 2 ** 32, 8);
