@@ -310,7 +310,11 @@ export class Core {
     return this.open(v, flags & ~O_TRUNC, ctx);
   }
 
-  /** close(2): FLUSH (its error is close's), then RELEASE (its answer ignored, as the kernel does). */
+  /**
+   * close(2): FLUSH (its error is close's), then RELEASE, sent but not
+   * waited for, as the kernel sends it (fuse_release is asynchronous). The
+   * node stays held until RELEASE is answered, so no FORGET overtakes it.
+   */
   async closeFile(f: OpenFile, ctx: Ctx): Promise<void> {
     if (f.closed) return;
     f.closed = true;
@@ -322,20 +326,28 @@ export class Core {
         try {
           await this.vfs.call('flush', v.id, { arg: { fh: f.fh, lockOwner: f.lockOwner } }, { cred: ctx.cred });
         } catch (err) {
+          // ENOSYS: the kernel's no_flush, no FLUSH from then on.
           if ((err as FsError).code === 'ENOSYS') this.vfs.unsupported.add('flush');
           else flushError = err;
         }
       }
-      if (this.conn.state === 'ready' || this.conn.state === 'closing') {
-        const op = f.isDir ? 'releasedir' : 'release';
-        await this.vfs
-          .call(op, v.id, { arg: { fh: f.fh, flags: f.flags, releaseFlags: 0, lockOwner: f.isDir ? 0n : f.lockOwner } }, { cred: ctx.cred })
-          .catch(() => undefined);
-      }
     } finally {
-      this.vfs.unpin(v);
+      this.release(f, ctx);
     }
     if (flushError !== undefined && (flushError as FsError).code !== 'ENOTCONN') throw flushError;
+  }
+
+  /** Send RELEASE (RELEASEDIR) for `f`; its answer only unpins the node. */
+  private release(f: OpenFile, ctx: Ctx): void {
+    const v = f.vnode;
+    const unpin = (): void => this.vfs.unpin(v);
+    if (this.conn.state !== 'ready' && this.conn.state !== 'closing') {
+      unpin();
+      return;
+    }
+    const op = f.isDir ? 'releasedir' : 'release';
+    const arg = { fh: f.fh, flags: f.flags, releaseFlags: 0, lockOwner: f.isDir ? 0n : f.lockOwner };
+    this.conn.enqueue(op, v.id, { arg }, ctx.cred).reply.then(unpin, unpin);
   }
 
   /** SETATTR: chmod, chown, truncate, utimes (through `fh` when there is one). */
@@ -614,6 +626,8 @@ export class Core {
         await Promise.race([conn.whenIdle(), deadline]);
         const cred = { uid: 0, gid: 0, pid: process.pid, umask: 0 };
         await Promise.race([Promise.allSettled([...this.openFiles].map((f) => this.closeFile(f, { cred }))), deadline]);
+        // RELEASEs (theirs and those of files closed just before) are answered before the FORGETs go.
+        await Promise.race([conn.whenIdle(), deadline]);
         clearTimeout(timer);
         this.vfs.forgetAll();
         conn.close();

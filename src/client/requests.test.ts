@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tmpfs } from '../fs/tmpfs/index.js';
 import type { FileSystem } from '../server/ops.js';
+import { FsError } from '../errors.js';
 import { counted, pair, sleep } from './fixtures/testing.js';
 
 /** counted() with the wrapped file system's features (counted() leaves them out). */
@@ -119,4 +120,80 @@ test('two sessions on one tmpfs: a write through one is seen by readFile through
   assert.equal(await b.client.readFile('/f', 'utf8'), 'one two');
   await a.client.writeFile('/f', '3');
   assert.equal(await b.client.readFile('/f', 'utf8'), '3');
+});
+
+test('close() does not wait for RELEASE, which still reaches the server; detach waits for it before the FORGETs', { timeout: 10_000 }, async () => {
+  const c = countedWithFeatures(new Tmpfs());
+  const waiting: (() => void)[] = [];
+  const released: number[] = [];
+  let sent = 0;
+  const release = c.fs.release!;
+  c.fs.release = (ctx2, ino, fh, flags) => {
+    sent++;
+    return new Promise<void>((resolve) => {
+      waiting.push(() => {
+        released.push(ino);
+        resolve(release.call(c.fs, ctx2, ino, fh, flags) as void);
+      });
+    });
+  };
+  const { client, session } = await pair(c.fs, { attrTimeout: 60, entryTimeout: 60 });
+  await client.writeFile('/f', 'data');
+  for (const answer of waiting.splice(0)) answer();
+  await sleep(5);
+  released.length = 0;
+  const h = await client.open('/f', 'r');
+  const ino = (await h.stat()).ino;
+  await h.close(); // resolves although RELEASE is not answered
+  assert.equal(sent, 2, 'RELEASE was sent');
+  assert.equal(waiting.length, 1, 'the server is working on it');
+  assert.equal(released.length, 0);
+  const v = client.core.vfs.table.get(ino)!;
+  assert.equal(v.pins, 1, 'the node stays held until RELEASE is answered');
+  const detached = client.close();
+  await sleep(20);
+  assert.ok(session.lookupCount(ino) > 0, 'no FORGET before the RELEASE is answered');
+  for (const answer of waiting.splice(0)) answer();
+  await detached;
+  assert.deepEqual(released, [ino]);
+  assert.equal(session.lookupCount(ino), 0, 'forgotten after');
+});
+
+test('a FLUSH answered ENOSYS is not sent again (no_flush), and close succeeds', { timeout: 10_000 }, async () => {
+  const c = countedWithFeatures(new Tmpfs());
+  let flushes = 0;
+  c.fs.flush = () => {
+    flushes++;
+    throw new FsError('ENOSYS');
+  };
+  const { client } = await pair(c.fs);
+  await client.writeFile('/f', 'one');
+  assert.equal(flushes, 1);
+  await client.writeFile('/f', 'two');
+  assert.equal(await client.readFile('/f', 'utf8'), 'two');
+  assert.equal(flushes, 1, 'not asked again');
+  await sleep(5);
+  assert.equal(c.count('release'), 3);
+});
+
+test('a FLUSH error is close()\'s error; the file is released all the same', { timeout: 10_000 }, async () => {
+  const c = countedWithFeatures(new Tmpfs());
+  let fail = false;
+  let flushes = 0;
+  const flush = c.fs.flush!;
+  c.fs.flush = (ctx2, ino, fh, owner) => {
+    flushes++;
+    if (fail) throw new FsError('EIO');
+    return flush.call(c.fs, ctx2, ino, fh, owner);
+  };
+  const { client } = await pair(c.fs);
+  await client.writeFile('/f', 'one');
+  fail = true;
+  const h = await client.open('/f', 'r');
+  await assert.rejects(h.close(), { code: 'EIO', syscall: 'close' });
+  await sleep(5);
+  assert.equal(c.count('release'), 2);
+  fail = false;
+  await client.writeFile('/f', 'two');
+  assert.equal(flushes, 3, 'an error other than ENOSYS does not stop FLUSH');
 });
