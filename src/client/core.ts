@@ -412,6 +412,7 @@ export class Core {
     const length = buf.byteLength;
     if (length === 0) return 0;
     const max = this.maxRead;
+    if (length <= max) return this.readOne(f, buf, position, ctx);
     const count = Math.ceil(length / max);
     const v = f.vnode;
     const inFlight: { p: Pending<'read'>; off: number; len: number }[] = [];
@@ -450,12 +451,43 @@ export class Core {
     return total;
   }
 
+  /** readAt in one READ: the same, without the bookkeeping for several. */
+  private async readOne(f: OpenFile, buf: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+    const v = f.vnode;
+    const arg = { fh: f.fh, offset: position, size: buf.byteLength, readFlags: 0, lockOwner: 0n, flags: f.flags };
+    try {
+      const data = (await this.vfs.call('read', v.id, { arg }, ctx)) as Uint8Array;
+      buf.set(data, 0);
+      return data.byteLength;
+    } finally {
+      this.vfs.staleAttr(v, ATTR_ATIME);
+    }
+  }
+
+  /** writeAt in one WRITE: the same, without the bookkeeping for several. */
+  private async writeOne(f: OpenFile, data: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+    const v = f.vnode;
+    const length = data.byteLength;
+    const arg = { fh: f.fh, offset: position, size: length, writeFlags: 0, lockOwner: 0n, flags: f.flags };
+    const stamp = this.vfs.attrStamp();
+    let n = -1;
+    try {
+      n = (await this.vfs.call('write', v.id, { arg, data }, ctx)).size;
+      if (n > length) throw errnoError('EIO', `server wrote ${n} bytes of ${length}`);
+      return n;
+    } finally {
+      if (n === length) this.vfs.wrote(v, position + n, stamp);
+      else this.vfs.invalidateAttr(v);
+    }
+  }
+
   /** pwrite of `data` at `position`: WRITEs of at most max_write bytes, up to 16 in flight. */
   async writeAt(f: OpenFile, data: Uint8Array, position: number, ctx: Ctx): Promise<number> {
     const length = data.byteLength;
     const v = f.vnode;
     if (length === 0) return 0;
     const max = this.maxWrite;
+    if (length <= max) return this.writeOne(f, data, position, ctx);
     const count = Math.ceil(length / max);
     const inFlight: { p: Pending<'write'>; len: number }[] = [];
     let next = 0;

@@ -459,7 +459,59 @@ export class Vfs {
    * directory on the way is ENOENT, a non-directory ENOTDIR, more than 40
    * symlinks ELOOP. Every vnode handed back is pinned until `release`.
    */
-  async walk(path: string, ctx: Ctx, options: WalkOptions): Promise<Walk> {
+  walk(path: string, ctx: Ctx, options: WalkOptions): Promise<Walk> {
+    const w = this.walkCached(path, ctx.cred);
+    return w ? Promise.resolve(w) : this.walkSlow(path, ctx, options);
+  }
+
+  /**
+   * The walk when every step is answered by the caches: a plain path
+   * ('/a/b', no '.', '..' or trailing slash) of cached names through
+   * directories whose search permission the cached attributes grant, ending
+   * on an existing node that is not a symlink. Anything else (a miss, a
+   * symlink, a refusal, an error to report) is left to walkSlow, which
+   * gives the same answer for the cases taken here.
+   */
+  private walkCached(path: string, cred: Credentials): Walk | undefined {
+    const len = path.length;
+    if (len === 0 || len >= PATH_MAX / 4 || path.charCodeAt(len - 1) === 47 /* '/' */) return undefined;
+    const t = now();
+    const root = this.root;
+    const stack: Vnode[] = [root];
+    const names: string[] = [];
+    let cur = root;
+    let start = path.charCodeAt(0) === 47 ? 1 : 0;
+    for (;;) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end === start) return undefined; // '//': left to the full walk
+      const comp = path.slice(start, end);
+      if (comp === '.' || comp === '..' || comp.length > FUSE_NAME_MAX / 4) return undefined;
+      // may_lookup from cached attributes.
+      if (!(cred.uid === 0 || (this.attrValid(cur, ATTR_MODE) && allowed(cur.attr, MAY_EXEC, cred)))) return undefined;
+      const e = cur.children?.get(comp);
+      if (!e || e.node === 0 || !(t < e.expires)) return undefined;
+      const child = this.table.get(e.node);
+      if (!child || child.isSymlink) return undefined;
+      if (end === len) {
+        for (const v of stack) this.pin(v);
+        this.pin(child);
+        const pinned = [...stack, child];
+        const release = (): void => {
+          for (const v of pinned.splice(0)) this.unpin(v);
+        };
+        names.push(comp);
+        return this.walked(stack, cur, comp, child, 'name', false, names, release);
+      }
+      if (!child.isDir) return undefined;
+      stack.push(child);
+      names.push(comp);
+      cur = child;
+      start = end + 1;
+    }
+  }
+
+  private async walkSlow(path: string, ctx: Ctx, options: WalkOptions): Promise<Walk> {
     if (path === '') throw errnoError('ENOENT');
     if (Buffer.byteLength(path) >= PATH_MAX) throw errnoError('ENAMETOOLONG');
     const pinned: Vnode[] = [];
