@@ -97,7 +97,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** For getxattr/listxattr: the size asked for (0 = probe). */
   requestedSize?: number;
+  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then a view of it. */
+  into?: Uint8Array;
 }
+
+const NO_OPTIONS: CallOptions = {};
 
 /** A request on the wire: its unique id, and a promise of the answer. */
 export interface Pending<K extends ReplyingOp> {
@@ -114,6 +118,8 @@ interface Waiter {
   reject(error: Error): void;
   /** For data replies: the most bytes the answer may carry. */
   maxData?: number;
+  /** For read: where the answer's bytes go. */
+  into?: Uint8Array;
   cred: Credentials;
   detach?: () => void;
   interrupted?: boolean;
@@ -254,41 +260,49 @@ export class Connection {
    * Send a request and return its handle without waiting. Never throws:
    * when the connection is down the handle's reply rejects with ENOTCONN.
    */
-  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions = {}, isInit = false): Pending<K> {
+  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions = NO_OPTIONS, isInit = false): Pending<K> {
+    const unique = this.nextUnique;
+    return { unique, op, reply: this.submit(op, nodeid, body, cred, options, isInit) };
+  }
+
+  /** enqueue's work: the request goes out under the next unique id; the promise of its answer. */
+  private submit<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions, isInit: boolean): Promise<ReplyOf<K>> {
     const unique = this.nextUnique;
     this.nextUnique += 2; // bit 0 is kept for INTERRUPT, as the kernel does
     let waiter!: Waiter;
     const reply = new Promise<ReplyOf<K>>((resolve, reject) => {
       waiter = { op, nodeid, cred, requestedSize: options.requestedSize, resolve: resolve as (v: unknown) => void, reject };
     });
-    if (op === 'read' || op === 'readdir' || op === 'readdirplus') waiter.maxData = (body as Body<'read'>).arg.size;
-    else if ((op === 'getxattr' || op === 'listxattr') && options.requestedSize) waiter.maxData = options.requestedSize;
+    if (op === 'read' || op === 'readdir' || op === 'readdirplus') {
+      waiter.maxData = (body as Body<'read'>).arg.size;
+      if (options.into && op === 'read') waiter.into = options.into;
+    } else if ((op === 'getxattr' || op === 'listxattr') && options.requestedSize) waiter.maxData = options.requestedSize;
     reply.catch(noop); // a caller may wait later (or never): no unhandled rejection meanwhile
     const down = this.downError(isInit);
     if (down) {
       waiter.reject(down);
-      return { unique, op, reply };
+      return reply;
     }
     const { signal } = options;
     if (signal?.aborted) {
       waiter.reject(errnoError('EINTR', 'interrupted before it was sent'));
-      return { unique, op, reply };
+      return reply;
     }
     let frame: Uint8Array;
     try {
       frame = encodeRequest(this.request(op, unique, nodeid, body, cred), this.codec);
     } catch (err) {
       waiter.reject(err as Error);
-      return { unique, op, reply };
+      return reply;
     }
     this.pending.set(unique, waiter);
-    if (!this.transmit(frame, unique)) return { unique, op, reply };
+    if (!this.transmit(frame, unique)) return reply;
     if (signal) {
       const onAbort = (): void => this.interrupt(unique, cred);
       signal.addEventListener('abort', onAbort, { once: true });
       waiter.detach = () => signal.removeEventListener('abort', onAbort);
     }
-    return { unique, op, reply };
+    return reply;
   }
 
   /** Wait for a request's answer: its value, or an FsError with the server's errno. */
@@ -298,7 +312,7 @@ export class Connection {
 
   /** enqueue and wait. */
   call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options?: CallOptions): Promise<ReplyOf<K>> {
-    return this.enqueue(op, nodeid, body, cred, options).reply;
+    return this.submit(op, nodeid, body, cred, options ?? NO_OPTIONS, false);
   }
 
   /** Send a message that takes no answer (FORGET, BATCH_FORGET, NOTIFY_REPLY). False when it could not be sent. */
@@ -412,7 +426,7 @@ export class Connection {
     this.stats.replies++;
     let decoded;
     try {
-      decoded = decodeReply(w.op, frame, w.requestedSize);
+      decoded = decodeReply(w.op, frame, w.requestedSize, header);
       if (decoded.error === 0) checkReply(w, decoded.value);
     } catch (err) {
       // Fail this request too, with the reason.
@@ -423,6 +437,13 @@ export class Connection {
     this.options.debug?.(`rx ${header.unique} ${decoded.error ? `error ${decoded.error}` : 'OK'}`);
     if (decoded.error !== 0) {
       w.reject(FsError.fromErrno(decoded.error));
+      return;
+    }
+    if (w.into) {
+      // Straight into the caller's buffer: no copy of our own in between.
+      const data = decoded.value as Uint8Array;
+      w.into.set(data, 0);
+      w.resolve(w.into.subarray(0, data.byteLength));
       return;
     }
     w.resolve(ownValue(w.op, decoded.value));

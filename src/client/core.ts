@@ -456,8 +456,8 @@ export class Core {
     const v = f.vnode;
     const arg = { fh: f.fh, offset: position, size: buf.byteLength, readFlags: 0, lockOwner: 0n, flags: f.flags };
     try {
-      const data = (await this.vfs.call('read', v.id, { arg }, ctx)) as Uint8Array;
-      buf.set(data, 0);
+      // The answer is copied into buf as it arrives (into): what comes back is a view of buf.
+      const data = (await this.vfs.call('read', v.id, { arg }, ctx, { into: buf })) as Uint8Array;
       return data.byteLength;
     } finally {
       this.vfs.staleAttr(v, ATTR_ATIME);

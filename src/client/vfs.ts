@@ -219,12 +219,13 @@ export class Vfs {
 
   // ---- calls ----------------------------------------------------------------------------
 
-  call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options: CallOptions = {}): Promise<ReplyOf<K>> {
-    return this.conn.call(op, nodeid, body, ctx.cred, { signal: ctx.signal, ...options });
+  // A Ctx is call options as it is (its signal); merged only when there are more.
+  call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options?: CallOptions): Promise<ReplyOf<K>> {
+    return this.conn.call(op, nodeid, body, ctx.cred, options ? { signal: ctx.signal, ...options } : ctx);
   }
 
-  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options: CallOptions = {}): Pending<K> {
-    return this.conn.enqueue(op, nodeid, body, ctx.cred, { signal: ctx.signal, ...options });
+  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options?: CallOptions): Pending<K> {
+    return this.conn.enqueue(op, nodeid, body, ctx.cred, options ? { signal: ctx.signal, ...options } : ctx);
   }
 
   // ---- pins -------------------------------------------------------------------------------

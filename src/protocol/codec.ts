@@ -448,8 +448,9 @@ export type DecodedReply<K extends ReplyingOp> =
  * Decode a reply to op K (the client's side). `requestedSize` is the size the
  * getxattr/listxattr request asked for (0 = "how big is it?").
  */
-export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requestedSize?: number): DecodedReply<K> {
-  const header = decodeOutHeader(frame);
+export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requestedSize?: number, header?: OutHeader): DecodedReply<K> {
+  // `header`: what decodeOutHeader already returned for this frame, to skip reading it twice.
+  header ??= decodeOutHeader(frame);
   if (header.error !== 0) {
     if (header.error > 0 || header.error < -4095) throw new ProtocolError('bad-length', `reply error ${header.error} out of range`);
     return { unique: header.unique, error: -header.error };
@@ -457,13 +458,10 @@ export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requ
   const layout = ops[op].reply as OpSpec['reply'];
   const view = viewOf(frame);
   const at = frame.byteOffset + L.outHeader.size;
-  const body = frame.subarray(L.outHeader.size);
-  const need = (size: number) => {
-    if (body.byteLength < size) throw new ProtocolError('short-body', `${op} reply: ${body.byteLength} bytes, expected ${size}`);
-  };
+  const bodySize = frame.byteLength - L.outHeader.size;
   let value: unknown;
   if (typeof layout === 'object') {
-    need(layout.size);
+    needBody(op, bodySize, layout.size);
     value = layout.decode(view, at);
   } else {
     switch (layout) {
@@ -471,10 +469,10 @@ export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requ
         value = undefined;
         break;
       case 'data':
-        value = body;
+        value = frame.subarray(L.outHeader.size);
         break;
       case 'create':
-        need(L.entryOut.size + L.openOut.size);
+        needBody(op, bodySize, L.entryOut.size + L.openOut.size);
         value = {
           entry: L.entryOut.decode(view, at),
           open: L.openOut.decode(view, at + L.entryOut.size),
@@ -482,19 +480,23 @@ export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requ
         break;
       case 'xattr':
         if (requestedSize === 0) {
-          need(L.getxattrOut.size);
+          needBody(op, bodySize, L.getxattrOut.size);
           value = L.getxattrOut.decode(view, at);
-        } else value = body;
+        } else value = frame.subarray(L.outHeader.size);
         break;
       case 'ioctl':
-        need(L.ioctlOut.size);
-        value = { out: L.ioctlOut.decode(view, at), data: body.subarray(L.ioctlOut.size) };
+        needBody(op, bodySize, L.ioctlOut.size);
+        value = { out: L.ioctlOut.decode(view, at), data: frame.subarray(L.outHeader.size + L.ioctlOut.size) };
         break;
       default:
         throw new TypeError(`${op} takes no reply`);
     }
   }
   return { unique: header.unique, error: 0, value: value as ReplyOf<K> };
+}
+
+function needBody(op: string, have: number, size: number): void {
+  if (have < size) throw new ProtocolError('short-body', `${op} reply: ${have} bytes, expected ${size}`);
 }
 
 /** Encode a server-to-kernel notification (unique 0, error = notify code) as frame parts. */
