@@ -288,7 +288,8 @@ export class Vfs {
     }
     // The server drops setuid and setgid on a write or truncation (by anyone but root): the mode is stale if it has them.
     const privs = (v.attr.mode & 0o6000) !== 0;
-    if (size !== v.attr.size) v.attr = { ...v.attr, size };
+    // In place: the cached object is this vnode's own (callers copy what they keep, as Stats does).
+    v.attr.size = size;
     this.staleAttr(v, ATTR_MODIFY | (privs ? ATTR_MODE : 0));
   }
 

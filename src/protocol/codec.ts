@@ -6,7 +6,7 @@
  */
 import * as L from './layouts.js';
 import { ops, opName, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
-import { offsetOf, type StructDef, type StructValue, type Fields } from './struct.js';
+import { layoutOf, offsetOf, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
@@ -298,6 +298,21 @@ function groupsExtSize(n: number): number {
   return (L.extHeader.size + L.suppGroups.size + 4 * n + 7) & ~7;
 }
 
+const u32Offsets = new Map<StructDef<Fields>, Map<string, number>>();
+
+/** Offset of the u32 field `name` of `def`, cached. */
+function u32Offset(def: StructDef<Fields>, name: string): number {
+  let m = u32Offsets.get(def);
+  if (!m) u32Offsets.set(def, (m = new Map()));
+  let off = m.get(name);
+  if (off === undefined) {
+    const f = layoutOf(def).find((x) => x.name === name);
+    if (!f || f.spec !== 'u32') throw new TypeError(`${def.name}.${name} is not a u32 field`);
+    m.set(name, (off = f.offset));
+  }
+  return off;
+}
+
 /** Byte offsets in fuse_in_header of the fields encodeRequest derives. */
 const IN_LEN = offsetOf(L.inHeader, 'len');
 const IN_OPCODE = offsetOf(L.inHeader, 'opcode');
@@ -321,13 +336,11 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
   let pos = L.inHeader.size;
   if (spec.arg) {
     const arg = req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
-    let value = r.arg as Record<string, unknown>;
-    if (spec.items || spec.data) {
-      value = { ...value };
-      if (spec.items) value.count = (r.items as unknown[]).length;
-      if (spec.data && 'size' in value && req.op !== 'ioctl') value.size = (r.data as Uint8Array).byteLength;
-    }
+    const value = r.arg as Record<string, unknown>;
     arg.encode(view, base + pos, value as never);
+    // Lengths are derived from what is sent, never taken from the caller: written over the encoded fields.
+    if (spec.items) view.setUint32(base + pos + u32Offset(arg, 'count'), (r.items as unknown[]).length, true);
+    if (spec.data && 'size' in value && req.op !== 'ioctl') view.setUint32(base + pos + u32Offset(arg, 'size'), (r.data as Uint8Array).byteLength, true);
     pos += arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -346,10 +359,10 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
   }
   if (groups) {
     // Extensions follow everything else; the padding is zero.
-    frame.fill(0, pos, len);
     L.extHeader.encode(view, base + pos, { size: extSize, type: FUSE_EXT_GROUPS });
     view.setUint32(base + pos + L.extHeader.size, groups.length, true);
     for (let i = 0; i < groups.length; i++) view.setUint32(base + pos + L.extHeader.size + 4 + 4 * i, groups[i]!, true);
+    for (let i = pos + L.extHeader.size + 4 + 4 * groups.length; i < len; i++) frame[i] = 0;
   }
   return frame;
 }
