@@ -197,3 +197,27 @@ test('a FLUSH error is close()\'s error; the file is released all the same', { t
   await client.writeFile('/f', 'two');
   assert.equal(flushes, 3, 'an error other than ENOSYS does not stop FLUSH');
 });
+
+test('a path walk the caches answer sends nothing; search permission, symlinks and dots still decide as in the full walk', { timeout: 10_000 }, async () => {
+  const c = countedWithFeatures(new Tmpfs({ checkPermissions: true }));
+  const { client } = await pair(c.fs, { attrTimeout: 60, entryTimeout: 60 });
+  await client.mkdir('/d/e', { recursive: true });
+  await client.writeFile('/d/e/f', 'x');
+  await client.symlink('/d/e', '/l');
+  const user = client.withCredentials({ uid: 1000, gid: 1000, groups: [] });
+  const ino = (await user.stat('/d/e/f')).ino;
+  c.reset();
+  assert.equal((await user.stat('/d/e/f')).ino, ino);
+  assert.equal((await user.stat('d/e/f')).ino, ino, 'relative to the root');
+  assert.equal(c.count('lookup') + c.count('getattr'), 0, 'answered from the caches');
+  assert.equal((await user.stat('/l/f')).ino, ino, 'through a symlink');
+  assert.equal((await user.stat('/d/./e/../e/f')).ino, ino, 'dots');
+  await assert.rejects(user.stat('/d/e/f/'), { code: 'ENOTDIR' }, 'trailing slash on a file');
+  await assert.rejects(user.stat('/d//e/nope'), { code: 'ENOENT' });
+  await client.chmod('/d/e', 0o700); // root's directory: no search for uid 1000
+  await assert.rejects(user.stat('/d/e/f'), { code: 'EACCES', syscall: 'stat' });
+  await assert.rejects(user.readFile('/l/f'), { code: 'EACCES' });
+  assert.equal((await client.stat('/d/e/f')).ino, ino, 'root may search anything');
+  const v = client.core.vfs.table.get(ino)!;
+  assert.equal(v.pins, 0, 'every walk let go of what it held');
+});
