@@ -20,7 +20,7 @@ import {
   decodeNotification,
   decodeOutHeader,
   decodeReply,
-  encodeRequest,
+  encodeRequestOf,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
   FUSE_MIN_MINOR_VERSION,
@@ -32,6 +32,7 @@ import {
   type OpName,
   type ReplyingOp,
   type ReplyOf,
+  type RequestBody,
   type RequestInput,
 } from '../protocol/index.js';
 import type { Channel } from '../transport/channel.js';
@@ -110,22 +111,26 @@ export interface Pending<K extends ReplyingOp> {
   readonly reply: Promise<ReplyOf<K>>;
 }
 
-interface Waiter {
-  op: ReplyingOp;
-  nodeid: number;
-  requestedSize?: number;
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  /** For data replies: the most bytes the answer may carry. */
-  maxData?: number;
-  /** For read: where the answer's bytes go. */
-  into?: Uint8Array;
-  cred: Credentials;
-  detach?: () => void;
-  interrupted?: boolean;
-}
-
 const noop = (): void => undefined;
+
+/** A request waiting for its answer. Every field is set at construction, so all waiters share one shape. */
+class Waiter {
+  resolve: (value: unknown) => void = noop;
+  reject: (error: Error) => void = noop;
+  /** For data replies: the most bytes the answer may carry. */
+  maxData: number | undefined = undefined;
+  /** For read: where the answer's bytes go. */
+  into: Uint8Array | undefined = undefined;
+  detach: (() => void) | undefined = undefined;
+  interrupted = false;
+
+  constructor(
+    readonly op: ReplyingOp,
+    readonly nodeid: number,
+    readonly cred: Credentials,
+    readonly requestedSize: number | undefined,
+  ) {}
+}
 
 /** The flags this client can honour, offered at INIT. */
 const OFFERED =
@@ -269,9 +274,10 @@ export class Connection {
   private submit<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions, isInit: boolean): Promise<ReplyOf<K>> {
     const unique = this.nextUnique;
     this.nextUnique += 2; // bit 0 is kept for INTERRUPT, as the kernel does
-    let waiter!: Waiter;
+    const waiter = new Waiter(op, nodeid, cred, options.requestedSize);
     const reply = new Promise<ReplyOf<K>>((resolve, reject) => {
-      waiter = { op, nodeid, cred, requestedSize: options.requestedSize, resolve: resolve as (v: unknown) => void, reject };
+      waiter.resolve = resolve as (v: unknown) => void;
+      waiter.reject = reject;
     });
     if (op === 'read' || op === 'readdir' || op === 'readdirplus') {
       waiter.maxData = (body as Body<'read'>).arg.size;
@@ -290,7 +296,7 @@ export class Connection {
     }
     let frame: Uint8Array;
     try {
-      frame = encodeRequest(this.request(op, unique, nodeid, body, cred), this.codec);
+      frame = this.encode(op, unique, nodeid, body, cred);
     } catch (err) {
       waiter.reject(err as Error);
       return reply;
@@ -321,7 +327,7 @@ export class Connection {
     const u = unique ?? this.allocUnique();
     let frame: Uint8Array;
     try {
-      frame = encodeRequest(this.request(op, u, nodeid, body, cred), this.codec);
+      frame = this.encode(op, u, nodeid, body, cred);
     } catch {
       return false;
     }
@@ -334,12 +340,12 @@ export class Connection {
     return u;
   }
 
-  private request<K extends OpName>(op: K, unique: number, nodeid: number, body: Body<K>, cred: Credentials): RequestInput<K> {
-    const req = { op, header: { unique, nodeid, uid: cred.uid, gid: cred.gid, pid: cred.pid }, ...body } as RequestInput<K>;
+  private encode<K extends OpName>(op: K, unique: number, nodeid: number, body: Body<K>, cred: Credentials): Uint8Array {
     // Request extensions exist from 7.38 on; an older server would misread them.
-    if (cred.groups && cred.groups.length > 0 && this.info && this.info.minor >= 38) req.groups = cred.groups;
+    const groups = cred.groups && cred.groups.length > 0 && this.info && this.info.minor >= 38 ? cred.groups : undefined;
     this.options.debug?.(`tx ${unique} ${op} n${nodeid}`);
-    return req;
+    const header = { unique, nodeid, uid: cred.uid, gid: cred.gid, pid: cred.pid };
+    return encodeRequestOf(op, header, body as RequestBody<K>, groups, this.codec);
   }
 
   /** Hand a frame to the channel; a failure rejects the request `unique` (if given). */

@@ -231,14 +231,16 @@ export class Vfs {
   // ---- pins -------------------------------------------------------------------------------
 
   pin(v: Vnode): Vnode {
+    // No lastUsed here: a pinned node is never swept, and unpin stamps it.
     v.pins++;
-    v.lastUsed = now();
     return v;
   }
 
   unpin(v: Vnode): void {
     v.pins--;
     v.lastUsed = now();
+    // Over the limit, a sweep may have passed this node over while it was held (a RELEASE in flight): look again.
+    if (v.pins === 0 && this.table.size > this.maxVnodes) this.queueSweep();
   }
 
   // ---- caches -----------------------------------------------------------------------------
@@ -321,18 +323,22 @@ export class Vfs {
     if (!v) {
       v = new Vnode(e.nodeid, e.generation, e.attr);
       this.table.set(e.nodeid, v);
-      if (this.table.size > this.maxVnodes && !this.sweepQueued) {
-        this.sweepQueued = true;
-        setImmediate(() => {
-          this.sweepQueued = false;
-          this.sweep();
-        });
-      }
+      if (this.table.size > this.maxVnodes) this.queueSweep();
     }
     v.nlookup++;
     v.lastUsed = now();
     this.takeAttr(v, e.attr, e.attrValid, e.attrValidNsec, stamp);
     return v;
+  }
+
+  /** Sweep soon (once, however often asked before it runs). */
+  private queueSweep(): void {
+    if (this.sweepQueued || this.closed) return;
+    this.sweepQueued = true;
+    setImmediate(() => {
+      this.sweepQueued = false;
+      this.sweep();
+    });
   }
 
   /** Cache `name` in `dir` → node (0 = absent), unless the directory changed since `version`. */

@@ -277,9 +277,9 @@ function decodeExtensions(
 }
 
 /** Bytes of an encoded request body (without header). */
-function requestBodySize(spec: OpSpec, req: Record<string, unknown>, options: CodecOptions): number {
+function requestBodySize(op: OpName, spec: OpSpec, req: Record<string, unknown>, options: CodecOptions): number {
   let size = 0;
-  if (spec.arg) size += req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat.size : spec.arg.size;
+  if (spec.arg) size += op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat.size : spec.arg.size;
   for (const key of spec.names ?? []) size += Buffer.byteLength(req[key] as string) + 1;
   if (spec.items) size += (req.items as unknown[]).length * spec.items.size;
   if (spec.data) size += (req.data as Uint8Array).byteLength;
@@ -320,27 +320,43 @@ const IN_TOTAL_EXTLEN = offsetOf(L.inHeader, 'totalExtlen');
 
 /** Encode a request (the client's side of the wire). Returns one frame. */
 export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: CodecOptions = defaultCodecOptions): Uint8Array {
-  const spec: OpSpec = ops[req.op];
-  const r = req as unknown as Record<string, unknown>;
-  const groups = req.groups;
+  return encodeRequestOf(req.op, req.header, req as unknown as RequestBody<K>, req.groups, options);
+}
+
+/** The body of a request of op K: its argument, names, payload or items (as RequestInput without op, header and groups). */
+export type RequestBody<K extends OpName> = Omit<RequestInput<K>, 'op' | 'header' | 'groups'>;
+
+/**
+ * encodeRequest with the parts given separately, so a requester need not
+ * join them into one object per request.
+ */
+export function encodeRequestOf<K extends OpName>(
+  op: K,
+  header: Omit<InHeader, 'len' | 'opcode' | 'totalExtlen'>,
+  body: RequestBody<K>,
+  groups: readonly number[] | undefined,
+  options: CodecOptions = defaultCodecOptions,
+): Uint8Array {
+  const spec: OpSpec = ops[op];
+  const r = body as unknown as Record<string, unknown>;
   const extSize = groups ? groupsExtSize(groups.length) : 0;
-  const len = L.inHeader.size + requestBodySize(spec, r, options) + extSize;
+  const len = L.inHeader.size + requestBodySize(op, spec, r, options) + extSize;
   // Not zeroed: every byte is written below, padding included.
   const frame = frameAlloc(len);
   const view = viewOf(frame);
   const base = frame.byteOffset;
-  L.inHeader.encode(view, base, req.header);
+  L.inHeader.encode(view, base, header);
   view.setUint32(base + IN_LEN, len, true);
   view.setUint32(base + IN_OPCODE, spec.opcode, true);
   view.setUint16(base + IN_TOTAL_EXTLEN, extSize / 8, true);
   let pos = L.inHeader.size;
   if (spec.arg) {
-    const arg = req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
+    const arg = op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
     const value = r.arg as Record<string, unknown>;
     arg.encode(view, base + pos, value as never);
     // Lengths are derived from what is sent, never taken from the caller: written over the encoded fields.
     if (spec.items) view.setUint32(base + pos + u32Offset(arg, 'count'), (r.items as unknown[]).length, true);
-    if (spec.data && 'size' in value && req.op !== 'ioctl') view.setUint32(base + pos + u32Offset(arg, 'size'), (r.data as Uint8Array).byteLength, true);
+    if (spec.data && 'size' in value && op !== 'ioctl') view.setUint32(base + pos + u32Offset(arg, 'size'), (r.data as Uint8Array).byteLength, true);
     pos += arg.size;
   }
   for (const key of spec.names ?? []) {
