@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { Tmpfs } from '../fs/tmpfs/index.js';
 import type { FileSystem } from '../server/ops.js';
 import { FsError } from '../errors.js';
-import { counted, pair, sleep } from './fixtures/testing.js';
+import { counted, pair, sleep, track } from './fixtures/testing.js';
+import { attach } from './attach.js';
 
 /** counted() with the wrapped file system's features (counted() leaves them out). */
 function countedWithFeatures(inner: Tmpfs) {
@@ -220,4 +221,23 @@ test('a path walk the caches answer sends nothing; search permission, symlinks a
   assert.equal((await client.stat('/d/e/f')).ino, ino, 'root may search anything');
   const v = client.core.vfs.table.get(ino)!;
   assert.equal(v.pins, 0, 'every walk let go of what it held');
+});
+
+test('in-process attach (replies handled inside the server\'s send): two clients on one tmpfs stay coherent', { timeout: 10_000 }, async () => {
+  const tmpfs = new Tmpfs();
+  const a = track(await attach(tmpfs, { session: { attrTimeout: 3600, entryTimeout: 3600 } }));
+  const b = track(await attach(tmpfs, { session: { attrTimeout: 3600, entryTimeout: 3600 } }));
+  await a.writeFile('/f', 'one');
+  assert.equal(await b.readFile('/f', 'utf8'), 'one');
+  await a.appendFile('/f', ' two');
+  assert.equal(await b.readFile('/f', 'utf8'), 'one two');
+  assert.equal((await b.stat('/f')).size, 7);
+  await b.rename('/f', '/g');
+  await assert.rejects(a.readFile('/f'), { code: 'ENOENT' });
+  const [x, y] = await Promise.all([a.readFile('/g', 'utf8'), b.readFile('/g', 'utf8'), a.writeFile('/h', 'h'), b.mkdir('/d')]);
+  assert.equal(x, 'one two');
+  assert.equal(y, 'one two');
+  assert.deepEqual((await a.readdir('/')).sort(), ['d', 'g', 'h']);
+  await a.close();
+  await b.close();
 });
