@@ -162,7 +162,8 @@ async function start(target: AttachTarget, options: AttachOptions): Promise<Star
 }
 
 function startInProcess(fs: FileSystem, options: AttachOptions): Started {
-  const [clientEnd, serverEnd] = memoryPair({ maxFrameSize: options.maxFrameSize });
+  // Replies reach the client inside the server's send: the server only ever runs from frames the client queued.
+  const [clientEnd, serverEnd] = memoryPair({ maxFrameSize: options.maxFrameSize, deliverAtOnce: true });
   const session = new Session(fs, serverEnd, { ...options.session, debug: options.session?.debug, groupSource: () => [] });
   const ended = session.start();
   return {

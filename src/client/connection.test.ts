@@ -108,10 +108,10 @@ test('the INIT request is what a kernel sends', { timeout: 10_000 }, async () =>
   assert.equal(a.major, 7);
   assert.equal(a.minor, 45);
   const flags = BigInt(a.flags) | (BigInt(a.flags2) << 32n);
-  for (const f of ['ASYNC_READ', 'BIG_WRITES', 'MAX_PAGES', 'INIT_EXT', 'SETXATTR_EXT', 'DO_READDIRPLUS', 'PARALLEL_DIROPS'] as const) {
+  for (const f of ['ASYNC_READ', 'BIG_WRITES', 'MAX_PAGES', 'INIT_EXT', 'SETXATTR_EXT', 'DO_READDIRPLUS', 'PARALLEL_DIROPS', 'ATOMIC_O_TRUNC'] as const) {
     assert.ok(flags & InitFlag[f], `offers ${f}`);
   }
-  for (const f of ['WRITEBACK_CACHE', 'POSIX_LOCKS', 'ATOMIC_O_TRUNC', 'HANDLE_KILLPRIV_V2'] as const) assert.ok(!(flags & InitFlag[f]), `does not offer ${f}`);
+  for (const f of ['WRITEBACK_CACHE', 'POSIX_LOCKS', 'HANDLE_KILLPRIV_V2'] as const) assert.ok(!(flags & InitFlag[f]), `does not offer ${f}`);
 });
 
 test('writes are split at max_write and reads at max_pages, several in flight', { timeout: 10_000 }, async () => {

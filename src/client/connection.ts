@@ -20,7 +20,7 @@ import {
   decodeNotification,
   decodeOutHeader,
   decodeReply,
-  encodeRequest,
+  encodeRequestOf,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
   FUSE_MIN_MINOR_VERSION,
@@ -32,6 +32,7 @@ import {
   type OpName,
   type ReplyingOp,
   type ReplyOf,
+  type RequestBody,
   type RequestInput,
 } from '../protocol/index.js';
 import type { Channel } from '../transport/channel.js';
@@ -70,6 +71,8 @@ export interface InitInfo {
   dontMask: boolean;
   /** Expire-only entry invalidations are understood. */
   expireOnly: boolean;
+  /** OPEN carries O_TRUNC and the server truncates (FUSE_ATOMIC_O_TRUNC), instead of a SETATTR after it. */
+  atomicOTrunc: boolean;
 }
 
 export interface ConnectionOptions {
@@ -95,7 +98,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** For getxattr/listxattr: the size asked for (0 = probe). */
   requestedSize?: number;
+  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then a view of it. */
+  into?: Uint8Array;
 }
+
+const NO_OPTIONS: CallOptions = {};
 
 /** A request on the wire: its unique id, and a promise of the answer. */
 export interface Pending<K extends ReplyingOp> {
@@ -104,20 +111,26 @@ export interface Pending<K extends ReplyingOp> {
   readonly reply: Promise<ReplyOf<K>>;
 }
 
-interface Waiter {
-  op: ReplyingOp;
-  nodeid: number;
-  requestedSize?: number;
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  /** For data replies: the most bytes the answer may carry. */
-  maxData?: number;
-  cred: Credentials;
-  detach?: () => void;
-  interrupted?: boolean;
-}
-
 const noop = (): void => undefined;
+
+/** A request waiting for its answer. Every field is set at construction, so all waiters share one shape. */
+class Waiter {
+  resolve: (value: unknown) => void = noop;
+  reject: (error: Error) => void = noop;
+  /** For data replies: the most bytes the answer may carry. */
+  maxData: number | undefined = undefined;
+  /** For read: where the answer's bytes go. */
+  into: Uint8Array | undefined = undefined;
+  detach: (() => void) | undefined = undefined;
+  interrupted = false;
+
+  constructor(
+    readonly op: ReplyingOp,
+    readonly nodeid: number,
+    readonly cred: Credentials,
+    readonly requestedSize: number | undefined,
+  ) {}
+}
 
 /** The flags this client can honour, offered at INIT. */
 const OFFERED =
@@ -128,6 +141,7 @@ const OFFERED =
   InitFlag.AUTO_INVAL_DATA |
   InitFlag.ASYNC_DIO |
   InitFlag.DONT_MASK |
+  InitFlag.ATOMIC_O_TRUNC |
   InitFlag.SETXATTR_EXT |
   InitFlag.INIT_EXT |
   InitFlag.HAS_EXPIRE_ONLY |
@@ -241,6 +255,7 @@ export class Connection {
       readdirplus: (agreed & InitFlag.DO_READDIRPLUS) !== 0n,
       dontMask: (agreed & InitFlag.DONT_MASK) !== 0n,
       expireOnly: (agreed & InitFlag.HAS_EXPIRE_ONLY) !== 0n,
+      atomicOTrunc: (agreed & InitFlag.ATOMIC_O_TRUNC) !== 0n,
     };
     if (this.state === 'init') this.state = 'ready';
     return this.info;
@@ -250,41 +265,50 @@ export class Connection {
    * Send a request and return its handle without waiting. Never throws:
    * when the connection is down the handle's reply rejects with ENOTCONN.
    */
-  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions = {}, isInit = false): Pending<K> {
+  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions = NO_OPTIONS, isInit = false): Pending<K> {
+    const unique = this.nextUnique;
+    return { unique, op, reply: this.submit(op, nodeid, body, cred, options, isInit) };
+  }
+
+  /** enqueue's work: the request goes out under the next unique id; the promise of its answer. */
+  private submit<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions, isInit: boolean): Promise<ReplyOf<K>> {
     const unique = this.nextUnique;
     this.nextUnique += 2; // bit 0 is kept for INTERRUPT, as the kernel does
-    let waiter!: Waiter;
+    const waiter = new Waiter(op, nodeid, cred, options.requestedSize);
     const reply = new Promise<ReplyOf<K>>((resolve, reject) => {
-      waiter = { op, nodeid, cred, requestedSize: options.requestedSize, resolve: resolve as (v: unknown) => void, reject };
+      waiter.resolve = resolve as (v: unknown) => void;
+      waiter.reject = reject;
     });
-    if (op === 'read' || op === 'readdir' || op === 'readdirplus') waiter.maxData = (body as Body<'read'>).arg.size;
-    else if ((op === 'getxattr' || op === 'listxattr') && options.requestedSize) waiter.maxData = options.requestedSize;
+    if (op === 'read' || op === 'readdir' || op === 'readdirplus') {
+      waiter.maxData = (body as Body<'read'>).arg.size;
+      if (options.into && op === 'read') waiter.into = options.into;
+    } else if ((op === 'getxattr' || op === 'listxattr') && options.requestedSize) waiter.maxData = options.requestedSize;
     reply.catch(noop); // a caller may wait later (or never): no unhandled rejection meanwhile
     const down = this.downError(isInit);
     if (down) {
       waiter.reject(down);
-      return { unique, op, reply };
+      return reply;
     }
     const { signal } = options;
     if (signal?.aborted) {
       waiter.reject(errnoError('EINTR', 'interrupted before it was sent'));
-      return { unique, op, reply };
+      return reply;
     }
     let frame: Uint8Array;
     try {
-      frame = encodeRequest(this.request(op, unique, nodeid, body, cred), this.codec);
+      frame = this.encode(op, unique, nodeid, body, cred);
     } catch (err) {
       waiter.reject(err as Error);
-      return { unique, op, reply };
+      return reply;
     }
     this.pending.set(unique, waiter);
-    if (!this.transmit(frame, unique)) return { unique, op, reply };
+    if (!this.transmit(frame, unique)) return reply;
     if (signal) {
       const onAbort = (): void => this.interrupt(unique, cred);
       signal.addEventListener('abort', onAbort, { once: true });
       waiter.detach = () => signal.removeEventListener('abort', onAbort);
     }
-    return { unique, op, reply };
+    return reply;
   }
 
   /** Wait for a request's answer: its value, or an FsError with the server's errno. */
@@ -294,7 +318,7 @@ export class Connection {
 
   /** enqueue and wait. */
   call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options?: CallOptions): Promise<ReplyOf<K>> {
-    return this.enqueue(op, nodeid, body, cred, options).reply;
+    return this.submit(op, nodeid, body, cred, options ?? NO_OPTIONS, false);
   }
 
   /** Send a message that takes no answer (FORGET, BATCH_FORGET, NOTIFY_REPLY). False when it could not be sent. */
@@ -303,7 +327,7 @@ export class Connection {
     const u = unique ?? this.allocUnique();
     let frame: Uint8Array;
     try {
-      frame = encodeRequest(this.request(op, u, nodeid, body, cred), this.codec);
+      frame = this.encode(op, u, nodeid, body, cred);
     } catch {
       return false;
     }
@@ -316,12 +340,12 @@ export class Connection {
     return u;
   }
 
-  private request<K extends OpName>(op: K, unique: number, nodeid: number, body: Body<K>, cred: Credentials): RequestInput<K> {
-    const req = { op, header: { unique, nodeid, uid: cred.uid, gid: cred.gid, pid: cred.pid }, ...body } as RequestInput<K>;
+  private encode<K extends OpName>(op: K, unique: number, nodeid: number, body: Body<K>, cred: Credentials): Uint8Array {
     // Request extensions exist from 7.38 on; an older server would misread them.
-    if (cred.groups && cred.groups.length > 0 && this.info && this.info.minor >= 38) req.groups = cred.groups;
+    const groups = cred.groups && cred.groups.length > 0 && this.info && this.info.minor >= 38 ? cred.groups : undefined;
     this.options.debug?.(`tx ${unique} ${op} n${nodeid}`);
-    return req;
+    const header = { unique, nodeid, uid: cred.uid, gid: cred.gid, pid: cred.pid };
+    return encodeRequestOf(op, header, body as RequestBody<K>, groups, this.codec);
   }
 
   /** Hand a frame to the channel; a failure rejects the request `unique` (if given). */
@@ -408,7 +432,7 @@ export class Connection {
     this.stats.replies++;
     let decoded;
     try {
-      decoded = decodeReply(w.op, frame, w.requestedSize);
+      decoded = decodeReply(w.op, frame, w.requestedSize, header);
       if (decoded.error === 0) checkReply(w, decoded.value);
     } catch (err) {
       // Fail this request too, with the reason.
@@ -419,6 +443,13 @@ export class Connection {
     this.options.debug?.(`rx ${header.unique} ${decoded.error ? `error ${decoded.error}` : 'OK'}`);
     if (decoded.error !== 0) {
       w.reject(FsError.fromErrno(decoded.error));
+      return;
+    }
+    if (w.into) {
+      // Straight into the caller's buffer: no copy of our own in between.
+      const data = decoded.value as Uint8Array;
+      w.into.set(data, 0);
+      w.resolve(w.into.subarray(0, data.byteLength));
       return;
     }
     w.resolve(ownValue(w.op, decoded.value));

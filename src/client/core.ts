@@ -25,7 +25,7 @@ import type { FsError } from '../errors.js';
 import { errnoError } from './errors.js';
 import type { Connection, Pending } from './connection.js';
 import { O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './args.js';
-import { S_IFREG, S_IFMT, Vfs, type Ctx, type FuseAttr, type Vnode } from './vfs.js';
+import { ATTR_ATIME, S_IFREG, S_IFMT, Vfs, type Ctx, type FuseAttr, type Vnode } from './vfs.js';
 
 /** The kernel's struct file: an open file or directory on the server. */
 export class OpenFile {
@@ -255,16 +255,25 @@ export class Core {
     return f;
   }
 
-  /** open(2) of an existing node (OPENDIR for a directory); O_TRUNC as a SETATTR, as without atomic_o_trunc. */
+  /**
+   * open(2) of an existing node (OPENDIR for a directory). O_TRUNC goes with
+   * the OPEN when the server agreed to atomic_o_trunc, else it is a SETATTR
+   * after it, as the kernel does.
+   */
   async open(v: Vnode, flags: number, ctx: Ctx): Promise<OpenFile> {
     if (v.isDir) {
       const r = await this.vfs.call('opendir', v.id, { arg: { flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC), openFlags: 0 } }, ctx);
       return this.track(v, r.fh, flags, r.openFlags, true);
     }
-    const r = await this.vfs.call('open', v.id, { arg: { flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC), openFlags: 0 } }, ctx);
-    const f = this.track(v, r.fh, flags, r.openFlags, false);
     // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC too; may_open asks for write permission).
-    if (flags & O_TRUNC && v.type === S_IFREG) {
+    const truncate = (flags & O_TRUNC) !== 0 && v.type === S_IFREG;
+    const atomic = truncate && this.conn.info!.atomicOTrunc;
+    const stamp = this.vfs.attrStamp();
+    const sent = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | (atomic ? 0 : O_TRUNC));
+    const r = await this.vfs.call('open', v.id, { arg: { flags: sent, openFlags: 0 } }, ctx);
+    const f = this.track(v, r.fh, flags, r.openFlags, false);
+    if (atomic) this.vfs.truncatedOnOpen(v, stamp);
+    else if (truncate) {
       try {
         await this.setattr(v, { size: 0 }, ctx, f.fh);
       } catch (err) {
@@ -301,7 +310,11 @@ export class Core {
     return this.open(v, flags & ~O_TRUNC, ctx);
   }
 
-  /** close(2): FLUSH (its error is close's), then RELEASE (its answer ignored, as the kernel does). */
+  /**
+   * close(2): FLUSH (its error is close's), then RELEASE, sent but not
+   * waited for, as the kernel sends it (fuse_release is asynchronous). The
+   * node stays held until RELEASE is answered, so no FORGET overtakes it.
+   */
   async closeFile(f: OpenFile, ctx: Ctx): Promise<void> {
     if (f.closed) return;
     f.closed = true;
@@ -313,20 +326,28 @@ export class Core {
         try {
           await this.vfs.call('flush', v.id, { arg: { fh: f.fh, lockOwner: f.lockOwner } }, { cred: ctx.cred });
         } catch (err) {
+          // ENOSYS: the kernel's no_flush, no FLUSH from then on.
           if ((err as FsError).code === 'ENOSYS') this.vfs.unsupported.add('flush');
           else flushError = err;
         }
       }
-      if (this.conn.state === 'ready' || this.conn.state === 'closing') {
-        const op = f.isDir ? 'releasedir' : 'release';
-        await this.vfs
-          .call(op, v.id, { arg: { fh: f.fh, flags: f.flags, releaseFlags: 0, lockOwner: f.isDir ? 0n : f.lockOwner } }, { cred: ctx.cred })
-          .catch(() => undefined);
-      }
     } finally {
-      this.vfs.unpin(v);
+      this.release(f, ctx);
     }
     if (flushError !== undefined && (flushError as FsError).code !== 'ENOTCONN') throw flushError;
+  }
+
+  /** Send RELEASE (RELEASEDIR) for `f`; its answer only unpins the node. */
+  private release(f: OpenFile, ctx: Ctx): void {
+    const v = f.vnode;
+    const unpin = (): void => this.vfs.unpin(v);
+    if (this.conn.state !== 'ready' && this.conn.state !== 'closing') {
+      unpin();
+      return;
+    }
+    const op = f.isDir ? 'releasedir' : 'release';
+    const arg = { fh: f.fh, flags: f.flags, releaseFlags: 0, lockOwner: f.isDir ? 0n : f.lockOwner };
+    this.conn.enqueue(op, v.id, { arg }, ctx.cred).reply.then(unpin, unpin);
   }
 
   /** SETATTR: chmod, chown, truncate, utimes (through `fh` when there is one). */
@@ -391,6 +412,7 @@ export class Core {
     const length = buf.byteLength;
     if (length === 0) return 0;
     const max = this.maxRead;
+    if (length <= max) return this.readOne(f, buf, position, ctx);
     const count = Math.ceil(length / max);
     const v = f.vnode;
     const inFlight: { p: Pending<'read'>; off: number; len: number }[] = [];
@@ -424,9 +446,39 @@ export class Core {
         if (next < count) issue();
       }
     } finally {
-      this.vfs.invalidateAttr(v); // atime
+      this.vfs.staleAttr(v, ATTR_ATIME);
     }
     return total;
+  }
+
+  /** readAt in one READ: the same, without the bookkeeping for several. */
+  private async readOne(f: OpenFile, buf: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+    const v = f.vnode;
+    const arg = { fh: f.fh, offset: position, size: buf.byteLength, readFlags: 0, lockOwner: 0n, flags: f.flags };
+    try {
+      // The answer is copied into buf as it arrives (into): what comes back is a view of buf.
+      const data = (await this.vfs.call('read', v.id, { arg }, ctx, { into: buf })) as Uint8Array;
+      return data.byteLength;
+    } finally {
+      this.vfs.staleAttr(v, ATTR_ATIME);
+    }
+  }
+
+  /** writeAt in one WRITE: the same, without the bookkeeping for several. */
+  private async writeOne(f: OpenFile, data: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+    const v = f.vnode;
+    const length = data.byteLength;
+    const arg = { fh: f.fh, offset: position, size: length, writeFlags: 0, lockOwner: 0n, flags: f.flags };
+    const stamp = this.vfs.attrStamp();
+    let n = -1;
+    try {
+      n = (await this.vfs.call('write', v.id, { arg, data }, ctx)).size;
+      if (n > length) throw errnoError('EIO', `server wrote ${n} bytes of ${length}`);
+      return n;
+    } finally {
+      if (n === length) this.vfs.wrote(v, position + n, stamp);
+      else this.vfs.invalidateAttr(v);
+    }
   }
 
   /** pwrite of `data` at `position`: WRITEs of at most max_write bytes, up to 16 in flight. */
@@ -435,6 +487,7 @@ export class Core {
     const v = f.vnode;
     if (length === 0) return 0;
     const max = this.maxWrite;
+    if (length <= max) return this.writeOne(f, data, position, ctx);
     const count = Math.ceil(length / max);
     const inFlight: { p: Pending<'write'>; len: number }[] = [];
     let next = 0;
@@ -449,8 +502,10 @@ export class Core {
       );
       inFlight.push({ p, len: chunk.byteLength });
     };
+    const stamp = this.vfs.attrStamp();
     while (next < count && inFlight.length < WINDOW) issue();
     let total = 0;
+    let ok = false;
     try {
       while (inFlight.length > 0) {
         const { p, len } = inFlight.shift()!;
@@ -466,8 +521,11 @@ export class Core {
         if (n < len) break;
         if (next < count) issue();
       }
+      ok = total === length;
     } finally {
-      this.vfs.invalidateAttr(v);
+      // Every write answered in full: the size is known. Anything else (an error, a short write with more in flight): ask again.
+      if (ok) this.vfs.wrote(v, position + total, stamp);
+      else this.vfs.invalidateAttr(v);
     }
     return total;
   }
@@ -600,6 +658,8 @@ export class Core {
         await Promise.race([conn.whenIdle(), deadline]);
         const cred = { uid: 0, gid: 0, pid: process.pid, umask: 0 };
         await Promise.race([Promise.allSettled([...this.openFiles].map((f) => this.closeFile(f, { cred }))), deadline]);
+        // RELEASEs (theirs and those of files closed just before) are answered before the FORGETs go.
+        await Promise.race([conn.whenIdle(), deadline]);
         clearTimeout(timer);
         this.vfs.forgetAll();
         conn.close();

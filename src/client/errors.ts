@@ -52,8 +52,11 @@ export function abortError(signal: AbortSignal): AbortError {
  * on until the server answers (the connection sends INTERRUPT); its outcome
  * is then ignored.
  */
-export async function withAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
+export function withAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return signal ? raceAbort(work, signal) : work;
+}
+
+async function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   work.catch(() => undefined);
   let onAbort!: () => void;
   const aborted = new Promise<never>((_, reject) => {

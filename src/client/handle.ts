@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
 import { createInterface, type Interface } from 'node:readline';
-import { S_IFDIR } from './vfs.js';
+import { ATTR_SIZE, S_IFDIR } from './vfs.js';
 import type { Core, OpenFile } from './core.js';
 import type { Credentials } from './connection.js';
 import type { Ctx } from './vfs.js';
@@ -69,6 +69,63 @@ export interface WriteResult<T> {
   buffer: T;
 }
 
+/** EISDIR for a directory, EBADF for a handle not open for reading (read(2)'s checks). */
+function checkRead(file: OpenFile): void {
+  if (file.vnode.type === S_IFDIR) throw errnoError('EISDIR');
+  if (!file.readable) throw errnoError('EBADF');
+}
+
+/** @internal Read to the end of file from the position (filehandle.readFile, and fs.readFile without a handle). */
+export async function readAll(core: Core, file: OpenFile, ctx: Ctx): Promise<Buffer> {
+  checkRead(file);
+  // Node's fstat here reads only the size: cached attributes serve while the size in them is good.
+  const attr = await core.vfs.getattr(file.vnode, ctx, { fh: file.fh, want: ATTR_SIZE });
+  const start = file.position;
+  if (attr.size > 0) {
+    // As Node: a file with a size is read up to that size (or end of file).
+    const buf = Buffer.allocUnsafe(Math.max(0, attr.size - start));
+    const n = await core.read(file, buf, null, ctx);
+    return n < buf.byteLength ? buf.subarray(0, n) : buf;
+  }
+  // No size (a file that does not know its length): read until end of file.
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Math.min(kChunk, core.maxRead);
+  for (;;) {
+    if (ctx.signal?.aborted) throw abortError(ctx.signal);
+    const buf = Buffer.allocUnsafe(chunk);
+    const n = await core.read(file, buf, null, ctx);
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+/** @internal Write every chunk of data (string, bytes, iterable, async iterable, stream) from the position. */
+export async function writeAll(core: Core, file: OpenFile, data: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
+  if (!file.writable) throw errnoError('EBADF');
+  const one = async (chunk: unknown): Promise<void> => {
+    let bytes = toBytes(chunk, encoding);
+    while (bytes.byteLength > 0) {
+      if (ctx.signal?.aborted) throw abortError(ctx.signal);
+      const n = await core.write(file, bytes, null, ctx);
+      if (n === 0) throw errnoError('EIO', 'the server wrote nothing');
+      bytes = bytes.subarray(n);
+    }
+  };
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) return one(data);
+  if (isAsyncIterable(data)) {
+    for await (const chunk of data) await one(chunk);
+    return;
+  }
+  if (isIterable(data)) {
+    for (const chunk of data) await one(chunk);
+    return;
+  }
+  toBytes(data); // throws the TypeError Node throws
+}
+
 /**
  * An open file, as node:fs/promises' FileHandle. `fd` is a stand-in number
  * unique within the client (there is no kernel descriptor).
@@ -115,8 +172,7 @@ export class FileHandle extends EventEmitter {
   }
 
   #checkRead(): void {
-    if (this.#file.vnode.type === S_IFDIR) throw errnoError('EISDIR');
-    if (!this.#file.readable) throw errnoError('EBADF');
+    checkRead(this.#file);
   }
 
   #checkWrite(): void {
@@ -189,34 +245,8 @@ export class FileHandle extends EventEmitter {
   async readFile(options?: { encoding?: Encoding; signal?: AbortSignal } | BufferEncoding | null): Promise<string | Buffer> {
     const o = optionsOf(options as object | string | undefined, {} as { encoding?: Encoding; signal?: AbortSignal });
     checkEncoding(o.encoding);
-    const data = await this.#op({ syscall: 'read' }, (ctx) => this.#readAll(ctx), o.signal);
+    const data = await this.#op({ syscall: 'read' }, (ctx) => readAll(this.#core, this.#file, ctx), o.signal);
     return encoded(data, o.encoding);
-  }
-
-  /** @internal Read to the end of file from the position. */
-  async #readAll(ctx: Ctx): Promise<Buffer> {
-    this.#checkRead();
-    const attr = await this.#core.vfs.getattr(this.#file.vnode, ctx, { fh: this.#file.fh, fresh: true });
-    const start = this.#file.position;
-    if (attr.size > 0) {
-      // As Node: a file with a size is read up to that size (or end of file).
-      const buf = Buffer.allocUnsafe(Math.max(0, attr.size - start));
-      const n = await this.#core.read(this.#file, buf, null, ctx);
-      return n < buf.byteLength ? buf.subarray(0, n) : buf;
-    }
-    // No size (a file that does not know its length): read until end of file.
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const chunk = Math.min(kChunk, this.#core.maxRead);
-    for (;;) {
-      if (ctx.signal?.aborted) throw abortError(ctx.signal);
-      const buf = Buffer.allocUnsafe(chunk);
-      const n = await this.#core.read(this.#file, buf, null, ctx);
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      total += n;
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   }
 
   // ---- writing --------------------------------------------------------------------------------
@@ -273,31 +303,7 @@ export class FileHandle extends EventEmitter {
   async writeFile(data: unknown, options?: { encoding?: Encoding; signal?: AbortSignal } | BufferEncoding | null): Promise<void> {
     const o = optionsOf(options as object | string | undefined, { encoding: 'utf8' as Encoding, signal: undefined as AbortSignal | undefined });
     checkEncoding(o.encoding);
-    await this.#op({ syscall: 'write' }, (ctx) => this.writeAll(data, o.encoding, ctx), o.signal);
-  }
-
-  /** @internal Write every chunk of data (string, bytes, iterable, async iterable, stream). */
-  async writeAll(data: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
-    this.#checkWrite();
-    const one = async (chunk: unknown): Promise<void> => {
-      let bytes = toBytes(chunk, encoding);
-      while (bytes.byteLength > 0) {
-        if (ctx.signal?.aborted) throw abortError(ctx.signal);
-        const n = await this.#core.write(this.#file, bytes, null, ctx);
-        if (n === 0) throw errnoError('EIO', 'the server wrote nothing');
-        bytes = bytes.subarray(n);
-      }
-    };
-    if (typeof data === 'string' || ArrayBuffer.isView(data)) return one(data);
-    if (isAsyncIterable(data)) {
-      for await (const chunk of data) await one(chunk);
-      return;
-    }
-    if (isIterable(data)) {
-      for (const chunk of data) await one(chunk);
-      return;
-    }
-    toBytes(data); // throws the TypeError Node throws
+    await this.#op({ syscall: 'write' }, (ctx) => writeAll(this.#core, this.#file, data, o.encoding, ctx), o.signal);
   }
 
   async appendFile(data: unknown, options?: { encoding?: Encoding; signal?: AbortSignal } | BufferEncoding | null): Promise<void> {

@@ -37,7 +37,7 @@ import {
 } from './args.js';
 import type { Core, OpenFile } from './core.js';
 import type { Credentials, InitInfo } from './connection.js';
-import { FileHandle, ReadStream, WriteStream, type ReadStreamOptions, type WriteStreamOptions } from './handle.js';
+import { FileHandle, ReadStream, WriteStream, readAll, writeAll, type ReadStreamOptions, type WriteStreamOptions } from './handle.js';
 import { BigIntStats, Dirent, FUSE_SUPER_MAGIC, StatFs, Stats } from './stats.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, S_IFREG, MAY_EXEC, MAY_READ, MAY_WRITE, allowed, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
 
@@ -361,13 +361,21 @@ export class PuffsFs {
     const flags = toFlags(o.flag, 'r');
     const signal = o.signal;
     const file = await this.#run({ syscall: 'open', path: p }, signal, (ctx) => this.#openAt(p, flags, 0o666, ctx));
-    const h = new FileHandle(this.#core, file, this.#cred);
+    // What a FileHandle's readFile then close would do, without making one.
+    const core = this.#core;
+    let data: Buffer;
     try {
       if (signal?.aborted) throw abortError(signal);
-      return await h.readFile({ encoding: o.encoding, signal });
+      core.checkOpen();
+      try {
+        data = await withAbort(readAll(core, file, { cred: this.#cred, signal }), signal);
+      } catch (err) {
+        throw atSite(err, { syscall: 'read' });
+      }
     } finally {
-      await h.close().catch(noop);
+      await core.closeFile(file, { cred: this.#cred }).catch(noop);
     }
+    return encoded(data, o.encoding);
   }
 
   async writeFile(path: PathLike | FileHandle, data: unknown, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
@@ -382,12 +390,19 @@ export class PuffsFs {
       throw argError('ERR_INVALID_ARG_TYPE', `The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ${typeof data}`);
     }
     const file = await this.#run({ syscall: 'open', path: p }, signal, (ctx) => this.#openAt(p, flags, mode, ctx));
-    const h = new FileHandle(this.#core, file, this.#cred);
+    // What a FileHandle's writeFile (and sync) then close would do, without making one.
+    const core = this.#core;
     try {
-      await h.writeFile(data, { encoding: o.encoding, signal });
-      if (o.flush) await h.sync();
+      core.checkOpen();
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        await withAbort(writeAll(core, file, data, o.encoding, { cred: this.#cred, signal }), signal);
+      } catch (err) {
+        throw atSite(err, { syscall: 'write' });
+      }
+      if (o.flush) await new FileHandle(core, file, this.#cred).sync();
     } finally {
-      await h.close().catch(noop);
+      await core.closeFile(file, { cred: this.#cred }).catch(noop);
     }
   }
 

@@ -67,6 +67,8 @@ export class Vnode {
   /** Walks, calls and open handles using the node right now. */
   pins = 0;
   attrExpires = 0;
+  /** ATTR_* groups of the cached attributes known to be stale (the others are good until attrExpires). */
+  attrStale = 0;
   /** Bumped when the node changes or its attributes are invalidated. */
   attrVersion = 0;
   lastUsed = 0;
@@ -129,6 +131,20 @@ export interface VfsOptions {
   /** How often the table is swept (default 1000 ms). */
   sweepMs?: number;
 }
+
+/**
+ * Groups of attributes a cached copy can be stale in while the rest stay
+ * good (the kernel's inval_mask): a read makes only atime stale, a write
+ * mtime, ctime and blocks (and the mode when it may drop setuid/setgid)
+ * while this side still knows the size.
+ */
+export const ATTR_SIZE = 1;
+export const ATTR_ATIME = 2;
+/** mtime, ctime, blocks. */
+export const ATTR_MODIFY = 4;
+/** mode, uid, gid. */
+export const ATTR_MODE = 8;
+export const ATTR_ALL = 15;
 
 export const MAY_EXEC = 1;
 export const MAY_WRITE = 2;
@@ -203,25 +219,28 @@ export class Vfs {
 
   // ---- calls ----------------------------------------------------------------------------
 
-  call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options: CallOptions = {}): Promise<ReplyOf<K>> {
-    return this.conn.call(op, nodeid, body, ctx.cred, { signal: ctx.signal, ...options });
+  // A Ctx is call options as it is (its signal); merged only when there are more.
+  call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options?: CallOptions): Promise<ReplyOf<K>> {
+    return this.conn.call(op, nodeid, body, ctx.cred, options ? { signal: ctx.signal, ...options } : ctx);
   }
 
-  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options: CallOptions = {}): Pending<K> {
-    return this.conn.enqueue(op, nodeid, body, ctx.cred, { signal: ctx.signal, ...options });
+  enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options?: CallOptions): Pending<K> {
+    return this.conn.enqueue(op, nodeid, body, ctx.cred, options ? { signal: ctx.signal, ...options } : ctx);
   }
 
   // ---- pins -------------------------------------------------------------------------------
 
   pin(v: Vnode): Vnode {
+    // No lastUsed here: a pinned node is never swept, and unpin stamps it.
     v.pins++;
-    v.lastUsed = now();
     return v;
   }
 
   unpin(v: Vnode): void {
     v.pins--;
     v.lastUsed = now();
+    // Over the limit, a sweep may have passed this node over while it was held (a RELEASE in flight): look again.
+    if (v.pins === 0 && this.table.size > this.maxVnodes) this.queueSweep();
   }
 
   // ---- caches -----------------------------------------------------------------------------
@@ -238,10 +257,49 @@ export class Vfs {
     v.attrVersion = ++this.attrSeq;
   }
 
+  /** Some of the node's attributes (ATTR_* groups) changed or may have; the others stay cached. */
+  staleAttr(v: Vnode, groups: number): void {
+    v.attrStale |= groups;
+    v.attrVersion = ++this.attrSeq;
+  }
+
+  /** Cached attributes good for the ATTR_* groups in `want`. */
+  attrValid(v: Vnode, want: number): boolean {
+    return (v.attrStale & want) === 0 && now() < v.attrExpires;
+  }
+
+  /**
+   * This client wrote up to `end` (exclusive) and nothing else touched the
+   * node since `stamp`: the size is known as the kernel knows it
+   * (fuse_write_update_attr); mtime, ctime and blocks are not, nor the mode
+   * when the write may have dropped setuid/setgid. Otherwise all is stale.
+   */
+  wrote(v: Vnode, end: number, stamp: number): void {
+    this.sizeChanged(v, Math.max(end, v.attr.size), stamp);
+  }
+
+  /** An O_TRUNC open the server carried out (atomic_o_trunc), sent at `stamp`: size 0, the rest as after a write. */
+  truncatedOnOpen(v: Vnode, stamp: number): void {
+    this.sizeChanged(v, 0, stamp);
+  }
+
+  private sizeChanged(v: Vnode, size: number, stamp: number): void {
+    if (v.attrVersion > stamp || !this.attrValid(v, ATTR_SIZE)) {
+      this.invalidateAttr(v);
+      return;
+    }
+    // The server drops setuid and setgid on a write or truncation (by anyone but root): the mode is stale if it has them.
+    const privs = (v.attr.mode & 0o6000) !== 0;
+    // In place: the cached object is this vnode's own (callers copy what they keep, as Stats does).
+    v.attr.size = size;
+    this.staleAttr(v, ATTR_MODIFY | (privs ? ATTR_MODE : 0));
+  }
+
   /** Take attributes from an answer, caching them unless the node changed since `stamp`. */
   private takeAttr(v: Vnode, attr: FuseAttr, validSec: number, validNsec: number, stamp: number): void {
     if (v.attrVersion > stamp) return;
     v.attr = attr;
+    v.attrStale = 0;
     v.attrExpires = deadline(validSec, validNsec);
   }
 
@@ -249,6 +307,7 @@ export class Vfs {
   changedAttr(v: Vnode, attr: FuseAttr, validSec: number, validNsec: number): void {
     v.attrVersion = ++this.attrSeq;
     v.attr = attr;
+    v.attrStale = 0;
     v.attrExpires = deadline(validSec, validNsec);
   }
 
@@ -264,18 +323,22 @@ export class Vfs {
     if (!v) {
       v = new Vnode(e.nodeid, e.generation, e.attr);
       this.table.set(e.nodeid, v);
-      if (this.table.size > this.maxVnodes && !this.sweepQueued) {
-        this.sweepQueued = true;
-        setImmediate(() => {
-          this.sweepQueued = false;
-          this.sweep();
-        });
-      }
+      if (this.table.size > this.maxVnodes) this.queueSweep();
     }
     v.nlookup++;
     v.lastUsed = now();
     this.takeAttr(v, e.attr, e.attrValid, e.attrValidNsec, stamp);
     return v;
+  }
+
+  /** Sweep soon (once, however often asked before it runs). */
+  private queueSweep(): void {
+    if (this.sweepQueued || this.closed) return;
+    this.sweepQueued = true;
+    setImmediate(() => {
+      this.sweepQueued = false;
+      this.sweep();
+    });
   }
 
   /** Cache `name` in `dir` → node (0 = absent), unless the directory changed since `version`. */
@@ -332,9 +395,13 @@ export class Vfs {
     return v;
   }
 
-  /** Attributes of `v`, from the cache while valid, else from the server. */
-  async getattr(v: Vnode, ctx: Ctx, options: { fh?: number; fresh?: boolean } = {}): Promise<FuseAttr> {
-    if (!options.fresh && now() < v.attrExpires) return v.attr;
+  /**
+   * Attributes of `v`, from the cache while valid, else from the server.
+   * `want` (ATTR_* groups, default all) is what the caller reads: the cache
+   * serves it while those groups are good, as the kernel's request mask.
+   */
+  async getattr(v: Vnode, ctx: Ctx, options: { fh?: number; fresh?: boolean; want?: number } = {}): Promise<FuseAttr> {
+    if (!options.fresh && this.attrValid(v, options.want ?? ATTR_ALL)) return v.attr;
     const stamp = this.attrStamp();
     this.stats.getattrs++;
     const fh = options.fh;
@@ -371,7 +438,7 @@ export class Vfs {
 
   /** Attributes for a permission decision: the cached ones while valid, else fresh from the server. */
   async permAttr(v: Vnode, ctx: Ctx): Promise<FuseAttr> {
-    return now() < v.attrExpires ? v.attr : this.getattr(v, ctx);
+    return this.attrValid(v, ATTR_MODE) ? v.attr : this.getattr(v, ctx);
   }
 
   /**
@@ -400,7 +467,59 @@ export class Vfs {
    * directory on the way is ENOENT, a non-directory ENOTDIR, more than 40
    * symlinks ELOOP. Every vnode handed back is pinned until `release`.
    */
-  async walk(path: string, ctx: Ctx, options: WalkOptions): Promise<Walk> {
+  walk(path: string, ctx: Ctx, options: WalkOptions): Promise<Walk> {
+    const w = this.walkCached(path, ctx.cred);
+    return w ? Promise.resolve(w) : this.walkSlow(path, ctx, options);
+  }
+
+  /**
+   * The walk when every step is answered by the caches: a plain path
+   * ('/a/b', no '.', '..' or trailing slash) of cached names through
+   * directories whose search permission the cached attributes grant, ending
+   * on an existing node that is not a symlink. Anything else (a miss, a
+   * symlink, a refusal, an error to report) is left to walkSlow, which
+   * gives the same answer for the cases taken here.
+   */
+  private walkCached(path: string, cred: Credentials): Walk | undefined {
+    const len = path.length;
+    if (len === 0 || len >= PATH_MAX / 4 || path.charCodeAt(len - 1) === 47 /* '/' */) return undefined;
+    const t = now();
+    const root = this.root;
+    const stack: Vnode[] = [root];
+    const names: string[] = [];
+    let cur = root;
+    let start = path.charCodeAt(0) === 47 ? 1 : 0;
+    for (;;) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end === start) return undefined; // '//': left to the full walk
+      const comp = path.slice(start, end);
+      if (comp === '.' || comp === '..' || comp.length > FUSE_NAME_MAX / 4) return undefined;
+      // may_lookup from cached attributes.
+      if (!(cred.uid === 0 || (this.attrValid(cur, ATTR_MODE) && allowed(cur.attr, MAY_EXEC, cred)))) return undefined;
+      const e = cur.children?.get(comp);
+      if (!e || e.node === 0 || !(t < e.expires)) return undefined;
+      const child = this.table.get(e.node);
+      if (!child || child.isSymlink) return undefined;
+      if (end === len) {
+        for (const v of stack) this.pin(v);
+        this.pin(child);
+        const pinned = [...stack, child];
+        const release = (): void => {
+          for (const v of pinned.splice(0)) this.unpin(v);
+        };
+        names.push(comp);
+        return this.walked(stack, cur, comp, child, 'name', false, names, release);
+      }
+      if (!child.isDir) return undefined;
+      stack.push(child);
+      names.push(comp);
+      cur = child;
+      start = end + 1;
+    }
+  }
+
+  private async walkSlow(path: string, ctx: Ctx, options: WalkOptions): Promise<Walk> {
     if (path === '') throw errnoError('ENOENT');
     if (Buffer.byteLength(path) >= PATH_MAX) throw errnoError('ENAMETOOLONG');
     const pinned: Vnode[] = [];

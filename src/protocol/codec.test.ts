@@ -560,3 +560,21 @@ test('fixture: request with a FUSE_EXT_GROUPS extension', () => {
   assert.deepStrictEqual(req.groups, [1000]);
   assert.equal(req.header.totalExtlen, 2);
 });
+
+test('encodeRequest writes every byte of its (unzeroed) frame: the groups fixture byte for byte, zero padding after an even group count', () => {
+  for (let round = 0; round < 50; round++) {
+    // Frames are cut from a slab without zeroing; many in a row, some with 0xff payloads, must all come out exact.
+    encodeRequest({ op: 'write', header: { unique: 4, nodeid: 5, uid: 0, gid: 0, pid: 0 }, arg: { fh: 1, offset: 0, size: 0, writeFlags: 0, lockOwner: 0n, flags: 0 }, data: Buffer.alloc(1000 + round, 0xff) });
+    const one = encodeRequest({ op: 'mkdir', header: { unique: 2, nodeid: 1, uid: 0, gid: 0, pid: 0 }, arg: { mode: 0o40755, umask: 0o22 }, name: 'dir', groups: [1000] });
+    assert.deepStrictEqual(
+      Buffer.from(one).toString('hex'),
+      '440000000900000002000000000000000100000000000000000000000000000000000000020000' + '00ed41000012000000646972001000000020000000010000' + '00e8030000',
+    );
+    const two = Buffer.from(encodeRequest({ op: 'mkdir', header: { unique: 2, nodeid: 1, uid: 0, gid: 0, pid: 0 }, arg: { mode: 0o40755, umask: 0o22 }, name: 'dir', groups: [1000, 1001] }));
+    assert.equal(two.byteLength, 40 + 8 + 4 + 24);
+    assert.equal(two.readUInt16LE(36), 3, 'total_extlen: 24 bytes');
+    assert.equal(two.readUInt16LE(38), 0, 'header padding');
+    assert.deepStrictEqual([...two.subarray(two.byteLength - 4)], [0, 0, 0, 0], 'extension padding');
+    assert.deepStrictEqual(decodeRequest(two).groups, [1000, 1001]);
+  }
+});

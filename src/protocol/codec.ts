@@ -6,7 +6,7 @@
  */
 import * as L from './layouts.js';
 import { ops, opName, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
-import type { StructDef, StructValue, Fields } from './struct.js';
+import { layoutOf, offsetOf, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
@@ -94,34 +94,57 @@ export interface CodecOptions {
 
 export const defaultCodecOptions: CodecOptions = { setxattrExt: false };
 
-let viewBuffer: ArrayBufferLike | undefined;
-let viewOffset = -1;
-let lastView: DataView | undefined;
+let viewBufferA: ArrayBufferLike | undefined;
+let viewA: DataView | undefined;
+let viewBufferB: ArrayBufferLike | undefined;
+let viewB: DataView | undefined;
 
 /**
- * A DataView from the start of `bytes` to the end of its buffer. The device
- * reads every request into one buffer, so this is cached rather than made per
- * message. It may reach past the frame: every decode checks lengths first.
+ * A DataView over all of `bytes`' buffer: offsets are absolute
+ * (bytes.byteOffset + n). Frames come from a few buffers (the device's read
+ * buffer, Node's small-buffer pool, a channel's slab), so the views of the
+ * last two are kept rather than made per message. A view may reach past the
+ * frame: every decode checks lengths first.
  */
 function viewOf(bytes: Uint8Array): DataView {
-  if (bytes.buffer !== viewBuffer || bytes.byteOffset !== viewOffset) {
-    lastView = new DataView(bytes.buffer, bytes.byteOffset);
-    viewBuffer = bytes.buffer;
-    viewOffset = bytes.byteOffset;
+  const buffer = bytes.buffer;
+  if (buffer === viewBufferA) return viewA!;
+  if (buffer !== viewBufferB) {
+    viewBufferB = buffer;
+    viewB = new DataView(buffer);
   }
-  return lastView!;
+  // Most recent first.
+  const tb = viewBufferA;
+  const tv = viewA;
+  viewBufferA = viewBufferB;
+  viewA = viewB;
+  viewBufferB = tb;
+  viewB = tv;
+  return viewA!;
 }
 
-let poolBuffer: ArrayBufferLike | undefined;
-let poolView: DataView | undefined;
+/** Frames up to this size are cut from a shared slab; larger ones get their own buffer. */
+const SLAB_FRAME_MAX = 64 * 1024;
+const SLAB_SIZE = 1024 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
 
-/** A DataView over all of `bytes`' buffer (replies come from Node's small-buffer pool); offsets are absolute. */
-function absoluteView(bytes: Uint8Array): DataView {
-  if (bytes.buffer !== poolBuffer) {
-    poolView = new DataView(bytes.buffer);
-    poolBuffer = bytes.buffer;
+/**
+ * Room for an outgoing frame, not zeroed: callers write every byte. A fresh
+ * ArrayBuffer per message (what Buffer.alloc, and allocUnsafe from 4 KiB up,
+ * make) costs more than encoding it, so frames are cut from a slab that is
+ * never reused: it goes when the last frame cut from it does. One slab for
+ * requests and replies also keeps viewOf's cache to one buffer.
+ */
+function frameAlloc(size: number): Buffer {
+  if (size > SLAB_FRAME_MAX) return Buffer.allocUnsafe(size);
+  if (slabUsed + size > slab.byteLength) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
   }
-  return poolView!;
+  const frame = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += (size + 7) & ~7; // keep frames 8-byte aligned
+  return frame;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -147,7 +170,7 @@ export function decodeInHeader(frame: Uint8Array): InHeader {
   if (frame.byteLength < L.inHeader.size) {
     throw new ProtocolError('short-frame', `request frame of ${frame.byteLength} bytes is shorter than its ${L.inHeader.size}-byte header`);
   }
-  const header = L.inHeader.decode(viewOf(frame), 0);
+  const header = L.inHeader.decode(viewOf(frame), frame.byteOffset);
   if (header.len !== frame.byteLength) {
     throw new ProtocolError('bad-length', `request length field ${header.len} does not match frame size ${frame.byteLength}`, header);
   }
@@ -164,6 +187,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
   if (name === undefined) throw new ProtocolError('unknown-opcode', `unknown opcode ${header.opcode}`, header);
   const spec: OpSpec = ops[name];
   const view = viewOf(frame);
+  const base = frame.byteOffset;
   let end = frame.byteLength;
   const out: Record<string, unknown> = { op: name, header };
 
@@ -171,7 +195,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
     const extBytes = header.totalExtlen * 8;
     if (extBytes > end - L.inHeader.size) throw new ProtocolError('bad-extension', 'extensions longer than the frame', header);
     end -= extBytes;
-    decodeExtensions(frame, view, end, frame.byteLength, header, out);
+    decodeExtensions(view, base, end, frame.byteLength, header, out);
   }
 
   let pos = L.inHeader.size;
@@ -183,13 +207,13 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
       // Kernels before 7.36 send only major, minor, max_readahead and flags.
       const padded = new Uint8Array(arg.size);
       padded.set(frame.subarray(pos, end));
-      out.arg = arg.decode(viewOf(padded), 0);
+      out.arg = arg.decode(viewOf(padded), padded.byteOffset);
       pos = end;
     } else {
       if (avail < arg.size) {
         throw new ProtocolError('short-body', `${name}: ${avail} argument bytes, expected ${arg.size}`, header);
       }
-      const value = arg.decode(view, pos) as Record<string, unknown>;
+      const value = arg.decode(view, base + pos) as Record<string, unknown>;
       if (arg === L.setxattrInCompat) value.setxattrFlags = 0;
       out.arg = value;
       pos += arg.size;
@@ -207,7 +231,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
     const need = count * spec.items.size;
     if (end - pos < need) throw new ProtocolError('short-body', `${name}: ${count} items do not fit in the frame`, header);
     const items = new Array<unknown>(count);
-    for (let i = 0; i < count; i++) items[i] = spec.items.decode(view, pos + i * spec.items.size);
+    for (let i = 0; i < count; i++) items[i] = spec.items.decode(view, base + pos + i * spec.items.size);
     out.items = items;
     pos += need;
   }
@@ -225,9 +249,10 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
   return out as Request;
 }
 
+/** Extensions from `start` to `end` (frame offsets; `base` is the frame's offset in the view). */
 function decodeExtensions(
-  frame: Uint8Array,
   view: DataView,
+  base: number,
   start: number,
   end: number,
   header: InHeader,
@@ -235,27 +260,26 @@ function decodeExtensions(
 ): void {
   let pos = start;
   while (pos + L.extHeader.size <= end) {
-    const ext = L.extHeader.decode(view, pos);
+    const ext = L.extHeader.decode(view, base + pos);
     if (ext.size < L.extHeader.size || pos + ext.size > end) {
       throw new ProtocolError('bad-extension', `extension of size ${ext.size} overruns the frame`, header);
     }
     if (ext.type === FUSE_EXT_GROUPS) {
       if (ext.size < L.extHeader.size + L.suppGroups.size) throw new ProtocolError('bad-extension', 'group extension too short for its count', header);
-      const nr = view.getUint32(pos + L.extHeader.size, true);
+      const nr = view.getUint32(base + pos + L.extHeader.size, true);
       if (L.extHeader.size + 4 + nr * 4 > ext.size) throw new ProtocolError('bad-extension', 'group list overruns its extension', header);
       const groups: number[] = [];
-      for (let i = 0; i < nr; i++) groups.push(view.getUint32(pos + L.extHeader.size + 4 + i * 4, true));
+      for (let i = 0; i < nr; i++) groups.push(view.getUint32(base + pos + L.extHeader.size + 4 + i * 4, true));
       out.groups = groups;
     }
     pos += ext.size;
   }
-  void frame;
 }
 
 /** Bytes of an encoded request body (without header). */
-function requestBodySize(spec: OpSpec, req: Record<string, unknown>, options: CodecOptions): number {
+function requestBodySize(op: OpName, spec: OpSpec, req: Record<string, unknown>, options: CodecOptions): number {
   let size = 0;
-  if (spec.arg) size += req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat.size : spec.arg.size;
+  if (spec.arg) size += op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat.size : spec.arg.size;
   for (const key of spec.names ?? []) size += Buffer.byteLength(req[key] as string) + 1;
   if (spec.items) size += (req.items as unknown[]).length * spec.items.size;
   if (spec.data) size += (req.data as Uint8Array).byteLength;
@@ -274,23 +298,65 @@ function groupsExtSize(n: number): number {
   return (L.extHeader.size + L.suppGroups.size + 4 * n + 7) & ~7;
 }
 
+const u32Offsets = new Map<StructDef<Fields>, Map<string, number>>();
+
+/** Offset of the u32 field `name` of `def`, cached. */
+function u32Offset(def: StructDef<Fields>, name: string): number {
+  let m = u32Offsets.get(def);
+  if (!m) u32Offsets.set(def, (m = new Map()));
+  let off = m.get(name);
+  if (off === undefined) {
+    const f = layoutOf(def).find((x) => x.name === name);
+    if (!f || f.spec !== 'u32') throw new TypeError(`${def.name}.${name} is not a u32 field`);
+    m.set(name, (off = f.offset));
+  }
+  return off;
+}
+
+/** Byte offsets in fuse_in_header of the fields encodeRequest derives. */
+const IN_LEN = offsetOf(L.inHeader, 'len');
+const IN_OPCODE = offsetOf(L.inHeader, 'opcode');
+const IN_TOTAL_EXTLEN = offsetOf(L.inHeader, 'totalExtlen');
+
 /** Encode a request (the client's side of the wire). Returns one frame. */
 export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: CodecOptions = defaultCodecOptions): Uint8Array {
-  const spec: OpSpec = ops[req.op];
-  const r = req as unknown as Record<string, unknown>;
-  const groups = req.groups;
+  return encodeRequestOf(req.op, req.header, req as unknown as RequestBody<K>, req.groups, options);
+}
+
+/** The body of a request of op K: its argument, names, payload or items (as RequestInput without op, header and groups). */
+export type RequestBody<K extends OpName> = Omit<RequestInput<K>, 'op' | 'header' | 'groups'>;
+
+/**
+ * encodeRequest with the parts given separately, so a requester need not
+ * join them into one object per request.
+ */
+export function encodeRequestOf<K extends OpName>(
+  op: K,
+  header: Omit<InHeader, 'len' | 'opcode' | 'totalExtlen'>,
+  body: RequestBody<K>,
+  groups: readonly number[] | undefined,
+  options: CodecOptions = defaultCodecOptions,
+): Uint8Array {
+  const spec: OpSpec = ops[op];
+  const r = body as unknown as Record<string, unknown>;
   const extSize = groups ? groupsExtSize(groups.length) : 0;
-  const len = L.inHeader.size + requestBodySize(spec, r, options) + extSize;
-  const frame = Buffer.alloc(len);
+  const len = L.inHeader.size + requestBodySize(op, spec, r, options) + extSize;
+  // Not zeroed: every byte is written below, padding included.
+  const frame = frameAlloc(len);
   const view = viewOf(frame);
-  L.inHeader.encode(view, 0, { ...req.header, len, opcode: spec.opcode, totalExtlen: extSize / 8 });
+  const base = frame.byteOffset;
+  L.inHeader.encode(view, base, header);
+  view.setUint32(base + IN_LEN, len, true);
+  view.setUint32(base + IN_OPCODE, spec.opcode, true);
+  view.setUint16(base + IN_TOTAL_EXTLEN, extSize / 8, true);
   let pos = L.inHeader.size;
   if (spec.arg) {
-    const arg = req.op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
-    const value = { ...(r.arg as Record<string, unknown>) };
-    if (spec.items) value.count = (r.items as unknown[]).length;
-    if (spec.data && 'size' in value && req.op !== 'ioctl') value.size = (r.data as Uint8Array).byteLength;
-    arg.encode(view, pos, value as never);
+    const arg = op === 'setxattr' && !options.setxattrExt ? L.setxattrInCompat : spec.arg;
+    const value = r.arg as Record<string, unknown>;
+    arg.encode(view, base + pos, value as never);
+    // Lengths are derived from what is sent, never taken from the caller: written over the encoded fields.
+    if (spec.items) view.setUint32(base + pos + u32Offset(arg, 'count'), (r.items as unknown[]).length, true);
+    if (spec.data && 'size' in value && op !== 'ioctl') view.setUint32(base + pos + u32Offset(arg, 'size'), (r.data as Uint8Array).byteLength, true);
     pos += arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -299,7 +365,7 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
   }
   if (spec.items) {
     for (const item of r.items as Record<string, never>[]) {
-      spec.items.encode(view, pos, item);
+      spec.items.encode(view, base + pos, item);
       pos += spec.items.size;
     }
   }
@@ -308,16 +374,17 @@ export function encodeRequest<K extends OpName>(req: RequestInput<K>, options: C
     pos += (r.data as Uint8Array).byteLength;
   }
   if (groups) {
-    // Extensions follow everything else; the padding stays zero.
-    L.extHeader.encode(view, pos, { size: extSize, type: FUSE_EXT_GROUPS });
-    view.setUint32(pos + L.extHeader.size, groups.length, true);
-    for (let i = 0; i < groups.length; i++) view.setUint32(pos + L.extHeader.size + 4 + 4 * i, groups[i]!, true);
+    // Extensions follow everything else; the padding is zero.
+    L.extHeader.encode(view, base + pos, { size: extSize, type: FUSE_EXT_GROUPS });
+    view.setUint32(base + pos + L.extHeader.size, groups.length, true);
+    for (let i = 0; i < groups.length; i++) view.setUint32(base + pos + L.extHeader.size + 4 + 4 * i, groups[i]!, true);
+    for (let i = pos + L.extHeader.size + 4 + 4 * groups.length; i < len; i++) frame[i] = 0;
   }
   return frame;
 }
 
 function headerOnly(unique: number, error: number, extra: number): Buffer {
-  const b = Buffer.allocUnsafe(L.outHeader.size + extra);
+  const b = frameAlloc(L.outHeader.size + extra);
   b.writeUInt32LE(L.outHeader.size + extra, 0);
   b.writeInt32LE(error, 4);
   b.writeUInt32LE(unique % 2 ** 32, 8);
@@ -345,7 +412,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
   const layout = ops[op].reply as OpSpec['reply'];
   if (typeof layout === 'object') {
     const b = headerOnly(unique, 0, layout.size);
-    layout.encode(absoluteView(b), b.byteOffset + L.outHeader.size, value as never);
+    layout.encode(viewOf(b), b.byteOffset + L.outHeader.size, value as never);
     return [b];
   }
   switch (layout) {
@@ -362,8 +429,8 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
       const v = value as ReplyValueFor<'create'>;
       const b = headerOnly(unique, 0, L.entryOut.size + L.openOut.size);
       const view = viewOf(b);
-      L.entryOut.encode(view, L.outHeader.size, v.entry);
-      L.openOut.encode(view, L.outHeader.size + L.entryOut.size, v.open);
+      L.entryOut.encode(view, b.byteOffset + L.outHeader.size, v.entry);
+      L.openOut.encode(view, b.byteOffset + L.outHeader.size + L.entryOut.size, v.open);
       return [b];
     }
     case 'xattr': {
@@ -373,7 +440,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
         return [h, value];
       }
       const b = headerOnly(unique, 0, L.getxattrOut.size);
-      L.getxattrOut.encode(viewOf(b), L.outHeader.size, value as { size: number });
+      L.getxattrOut.encode(viewOf(b), b.byteOffset + L.outHeader.size, value as { size: number });
       return [b];
     }
     case 'ioctl': {
@@ -381,7 +448,7 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
       const n = v.data?.byteLength ?? 0;
       const b = headerOnly(unique, 0, L.ioctlOut.size);
       b.writeUInt32LE(L.outHeader.size + L.ioctlOut.size + n, 0);
-      L.ioctlOut.encode(viewOf(b), L.outHeader.size, v.out);
+      L.ioctlOut.encode(viewOf(b), b.byteOffset + L.outHeader.size, v.out);
       return v.data ? [b, v.data] : [b];
     }
     case 'none':
@@ -394,7 +461,7 @@ export function decodeOutHeader(frame: Uint8Array): OutHeader {
   if (frame.byteLength < L.outHeader.size) {
     throw new ProtocolError('short-frame', `reply frame of ${frame.byteLength} bytes is shorter than its ${L.outHeader.size}-byte header`);
   }
-  const header = L.outHeader.decode(viewOf(frame), 0);
+  const header = L.outHeader.decode(viewOf(frame), frame.byteOffset);
   if (header.len !== frame.byteLength) {
     throw new ProtocolError('bad-length', `reply length field ${header.len} does not match frame size ${frame.byteLength}`);
   }
@@ -410,52 +477,55 @@ export type DecodedReply<K extends ReplyingOp> =
  * Decode a reply to op K (the client's side). `requestedSize` is the size the
  * getxattr/listxattr request asked for (0 = "how big is it?").
  */
-export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requestedSize?: number): DecodedReply<K> {
-  const header = decodeOutHeader(frame);
+export function decodeReply<K extends ReplyingOp>(op: K, frame: Uint8Array, requestedSize?: number, header?: OutHeader): DecodedReply<K> {
+  // `header`: what decodeOutHeader already returned for this frame, to skip reading it twice.
+  header ??= decodeOutHeader(frame);
   if (header.error !== 0) {
     if (header.error > 0 || header.error < -4095) throw new ProtocolError('bad-length', `reply error ${header.error} out of range`);
     return { unique: header.unique, error: -header.error };
   }
   const layout = ops[op].reply as OpSpec['reply'];
   const view = viewOf(frame);
-  const body = frame.subarray(L.outHeader.size);
-  const need = (size: number) => {
-    if (body.byteLength < size) throw new ProtocolError('short-body', `${op} reply: ${body.byteLength} bytes, expected ${size}`);
-  };
+  const at = frame.byteOffset + L.outHeader.size;
+  const bodySize = frame.byteLength - L.outHeader.size;
   let value: unknown;
   if (typeof layout === 'object') {
-    need(layout.size);
-    value = layout.decode(view, L.outHeader.size);
+    needBody(op, bodySize, layout.size);
+    value = layout.decode(view, at);
   } else {
     switch (layout) {
       case 'empty':
         value = undefined;
         break;
       case 'data':
-        value = body;
+        value = frame.subarray(L.outHeader.size);
         break;
       case 'create':
-        need(L.entryOut.size + L.openOut.size);
+        needBody(op, bodySize, L.entryOut.size + L.openOut.size);
         value = {
-          entry: L.entryOut.decode(view, L.outHeader.size),
-          open: L.openOut.decode(view, L.outHeader.size + L.entryOut.size),
+          entry: L.entryOut.decode(view, at),
+          open: L.openOut.decode(view, at + L.entryOut.size),
         };
         break;
       case 'xattr':
         if (requestedSize === 0) {
-          need(L.getxattrOut.size);
-          value = L.getxattrOut.decode(view, L.outHeader.size);
-        } else value = body;
+          needBody(op, bodySize, L.getxattrOut.size);
+          value = L.getxattrOut.decode(view, at);
+        } else value = frame.subarray(L.outHeader.size);
         break;
       case 'ioctl':
-        need(L.ioctlOut.size);
-        value = { out: L.ioctlOut.decode(view, L.outHeader.size), data: body.subarray(L.ioctlOut.size) };
+        needBody(op, bodySize, L.ioctlOut.size);
+        value = { out: L.ioctlOut.decode(view, at), data: frame.subarray(L.outHeader.size + L.ioctlOut.size) };
         break;
       default:
         throw new TypeError(`${op} takes no reply`);
     }
   }
   return { unique: header.unique, error: 0, value: value as ReplyOf<K> };
+}
+
+function needBody(op: string, have: number, size: number): void {
+  if (have < size) throw new ProtocolError('short-body', `${op} reply: ${have} bytes, expected ${size}`);
 }
 
 /** Encode a server-to-kernel notification (unique 0, error = notify code) as frame parts. */
@@ -478,7 +548,7 @@ export function encodeNotification(n: Notification): Uint8Array[] {
     if (spec.names) value.namelen = Buffer.byteLength(r[spec.names[0]!] as string);
     if (data) value.size = data.byteLength;
     if (spec.items) value.count = items.length;
-    spec.arg.encode(view, pos, value as never);
+    spec.arg.encode(view, head.byteOffset + pos, value as never);
     pos += spec.arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -486,7 +556,7 @@ export function encodeNotification(n: Notification): Uint8Array[] {
     head[pos++] = 0;
   }
   for (const item of items) {
-    spec.items!.encode(view, pos, item);
+    spec.items!.encode(view, head.byteOffset + pos, item);
     pos += spec.items!.size;
   }
   return data ? [head, data] : [head];
@@ -505,7 +575,7 @@ export function decodeNotification(frame: Uint8Array): Notification {
   let pos = L.outHeader.size;
   if (spec.arg) {
     if (frame.byteLength - pos < spec.arg.size) throw new ProtocolError('short-body', `${kind} notification too short`);
-    out.arg = spec.arg.decode(view, pos);
+    out.arg = spec.arg.decode(view, frame.byteOffset + pos);
     pos += spec.arg.size;
   }
   for (const key of spec.names ?? []) {
@@ -517,7 +587,7 @@ export function decodeNotification(frame: Uint8Array): Notification {
     const count = (out.arg as { count: number }).count;
     if (frame.byteLength - pos < count * spec.items.size) throw new ProtocolError('short-body', `${kind} items overrun the frame`);
     const items: unknown[] = [];
-    for (let i = 0; i < count; i++) items.push(spec.items.decode(view, pos + i * spec.items.size));
+    for (let i = 0; i < count; i++) items.push(spec.items.decode(view, frame.byteOffset + pos + i * spec.items.size));
     out.items = items;
     pos += count * spec.items.size;
   }
@@ -567,10 +637,10 @@ export class DirentPacker {
     if (this.pos + size > this.buf.byteLength) return false;
     let at = this.pos;
     if (this.plus) {
-      L.entryOut.encode(this.view, at, (rec as DirentPlusRecord).entry ?? {});
+      L.entryOut.encode(this.view, this.buf.byteOffset + at, (rec as DirentPlusRecord).entry ?? {});
       at += L.entryOut.size;
     }
-    L.dirent.encode(this.view, at, { ino: rec.ino, off: rec.off, namelen: nameLen, type: rec.type });
+    L.dirent.encode(this.view, this.buf.byteOffset + at, { ino: rec.ino, off: rec.off, namelen: nameLen, type: rec.type });
     this.buf.write(rec.name, at + L.dirent.size, 'utf8');
     this.pos += size;
     return true;
@@ -593,8 +663,8 @@ export function decodeDirents(data: Uint8Array, plus: boolean): (DirentRecord | 
   let pos = 0;
   while (pos < data.byteLength) {
     if (data.byteLength - pos < fixed) throw new ProtocolError('short-body', 'truncated directory entry');
-    const entry = plus ? L.entryOut.decode(view, pos) : undefined;
-    const d = L.dirent.decode(view, pos + (plus ? L.entryOut.size : 0));
+    const entry = plus ? L.entryOut.decode(view, data.byteOffset + pos) : undefined;
+    const d = L.dirent.decode(view, data.byteOffset + pos + (plus ? L.entryOut.size : 0));
     const nameAt = pos + fixed;
     if (nameAt + d.namelen > data.byteLength) throw new ProtocolError('short-body', 'directory entry name overruns the reply');
     const name = Buffer.from(data.buffer, data.byteOffset + nameAt, d.namelen).toString('utf8');

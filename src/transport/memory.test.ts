@@ -146,3 +146,51 @@ test('memoryPair validates frames and options', () => {
   a.close();
   b.close();
 });
+
+test('deliverAtOnce: frames to the first end are handled inside the second end\'s send, never out of order nor nested', T, async () => {
+  const [a, b] = memoryPair({ deliverAtOnce: true });
+  const log: string[] = [];
+  // Sent before a starts: queued, and what follows waits behind it.
+  b.send([makeFrame(1, 16)]);
+  a.start(
+    recorder(log, 'a', (f) => {
+      const seq = new DataView(f.buffer, f.byteOffset).getUint32(4, true);
+      // From inside a's handler, b sends again: queued (no nested call), delivered after this frame.
+      if (seq === 3) assert.equal(b.send([makeFrame(4, 16)]), true);
+      if (seq === 5) throw new Error('boom');
+    }),
+  );
+  b.start(recorder(log, 'b'));
+  b.send([makeFrame(2, 16)]);
+  assert.deepEqual(log, [], 'queued behind frame 1, not handled at once');
+  await settle();
+  assert.deepEqual(log, ['a:1', 'a:2']);
+  b.send([makeFrame(3, 16)]);
+  assert.deepEqual(log, ['a:1', 'a:2', 'a:3'], 'handled inside send');
+  await settle();
+  assert.deepEqual(log, ['a:1', 'a:2', 'a:3', 'a:4']);
+  // Several parts are joined (copied); the frame is whole.
+  const head = makeFrame(6, 24).subarray(0, 8);
+  const seen: number[] = [];
+  const [c, d] = memoryPair({ deliverAtOnce: true });
+  c.start({ frame: (f) => seen.push(f.byteLength, new DataView(f.buffer, f.byteOffset).getUint32(4, true)), closed: () => undefined });
+  d.start({ frame: () => undefined, closed: () => undefined });
+  d.send([head, new Uint8Array(16)]);
+  assert.deepEqual(seen, [24, 6]);
+  // A throwing handler closes its own end, not the sender's send.
+  assert.equal(b.send([makeFrame(5, 16)]), true);
+  assert.deepEqual(log.slice(-2), ['a:5', 'a:closed(boom)']);
+  assert.equal(b.send([makeFrame(7, 16)]), false, 'a is closed: dropped');
+  await settle();
+  assert.deepEqual(log.slice(-1), ['b:closed']);
+  assert.throws(() => b.send([makeFrame(8, 16)]), ChannelClosedError);
+  // The other direction is never at once.
+  const got: number[] = [];
+  const [e, f] = memoryPair({ deliverAtOnce: true });
+  e.start({ frame: () => undefined, closed: () => undefined });
+  f.start({ frame: (x) => got.push(x.byteLength), closed: () => undefined });
+  e.send([makeFrame(9, 16)]);
+  assert.deepEqual(got, [], 'queued');
+  await settle();
+  assert.deepEqual(got, [16]);
+});

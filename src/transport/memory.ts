@@ -10,7 +10,41 @@ import { checkOutgoingFrame, resolveMaxFrameSize } from './framer.js';
 export interface MemoryPairOptions {
   /** Largest frame either end accepts or sends, header included. Default 1 MiB + 4096. */
   maxFrameSize?: number;
+  /**
+   * Frames the second end sends are handed to the first end's handler inside
+   * that send, when nothing is queued before them and the first end is not
+   * already handling a frame (else they are queued as usual). For an owner of
+   * the first end that never has the second end's sender on its own stack:
+   * a client whose server runs only from frames the client queued, as
+   * attach's in-process server does. Default false.
+   */
+  deliverAtOnce?: boolean;
 }
+
+/** Frames up to this size are cut from a shared slab; larger ones get their own buffer. */
+const SLAB_FRAME_MAX = 64 * 1024;
+const SLAB_SIZE = 1024 * 1024;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+/**
+ * Room for one frame. A fresh ArrayBuffer per frame costs more than the
+ * whole rest of a small round trip (allocation, zeroing, GC bookkeeping), so
+ * small frames are carved from a slab, never reused: a slab goes when the
+ * last frame cut from it does.
+ */
+function frameBuffer(size: number): Uint8Array {
+  if (size > SLAB_FRAME_MAX) return new Uint8Array(size);
+  if (slabUsed + size > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const frame = new Uint8Array(slab, slabUsed, size);
+  slabUsed += (size + 7) & ~7; // keep frames 8-byte aligned
+  return frame;
+}
+
+const resolved = Promise.resolve();
 
 /** Queue marker: the peer closed; everything queued before it is still delivered. */
 const PEER_CLOSED = Symbol('peer closed');
@@ -27,6 +61,10 @@ class MemoryChannel implements Channel {
   #closed = false;
   #closeError: Error | undefined;
   #notified = false;
+  /** Frames sent to this end may be handled inside the sender's send (deliverAtOnce). */
+  atOnce = false;
+  /** This end's handler is running (a drain or an at-once delivery). */
+  #handling = false;
 
   constructor(maxFrameSize: number) {
     this.maxFrameSize = maxFrameSize;
@@ -42,8 +80,14 @@ class MemoryChannel implements Channel {
   send(parts: readonly Uint8Array[]): boolean {
     if (this.#closed) throw new ChannelClosedError();
     const total = checkOutgoingFrame(parts, this.maxFrameSize);
+    const peer = this.peer;
+    if (peer.atOnce && parts.length === 1 && peer.#canHandleNow()) {
+      // The frame is valid only during the handler's call, and the part stays unchanged until send returns: no copy.
+      peer.#handleNow(parts[0]!);
+      return true;
+    }
     // Copy: the receiver owns its frame and the sender may reuse its parts at once.
-    const frame = new Uint8Array(total);
+    const frame = frameBuffer(total);
     let offset = 0;
     for (const part of parts) {
       frame.set(part, offset);
@@ -61,9 +105,29 @@ class MemoryChannel implements Channel {
     if (this.#handler) this.#notify();
   }
 
+  #canHandleNow(): boolean {
+    return !this.#closed && this.#handler !== undefined && !this.#handling && !this.#scheduled && this.#queue.length === 0;
+  }
+
+  #handleNow(frame: Uint8Array): void {
+    this.#handling = true;
+    try {
+      this.#handler!.frame(frame);
+    } catch (error) {
+      // As in a drain: a handler that throws closes its own end, not the sender's.
+      this.close(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.#handling = false;
+    }
+  }
+
   /** False when this end is closed and `item` is dropped. */
   #enqueue(item: Uint8Array | typeof PEER_CLOSED): boolean {
     if (this.#closed) return false; // sent to a closed end: lost, like bytes written to a dead socket
+    if (this.atOnce && item !== PEER_CLOSED && this.#canHandleNow()) {
+      this.#handleNow(item);
+      return true;
+    }
     this.#queue.push(item);
     this.#schedule();
     return true;
@@ -72,7 +136,8 @@ class MemoryChannel implements Channel {
   #schedule(): void {
     if (this.#scheduled || !this.#handler || this.#queue.length === 0) return;
     this.#scheduled = true;
-    queueMicrotask(this.#drain);
+    // A promise reaction, not queueMicrotask: same queue, without the AsyncResource Node wraps each queueMicrotask callback in.
+    resolved.then(this.#drain);
   }
 
   /**
@@ -83,19 +148,24 @@ class MemoryChannel implements Channel {
     this.#scheduled = false;
     const batch = this.#queue;
     this.#queue = [];
-    for (const item of batch) {
-      if (this.#closed) return;
-      if (item === PEER_CLOSED) {
-        this.#closed = true;
-        this.#notify();
-        return;
+    this.#handling = true;
+    try {
+      for (const item of batch) {
+        if (this.#closed) return;
+        if (item === PEER_CLOSED) {
+          this.#closed = true;
+          this.#notify();
+          return;
+        }
+        try {
+          this.#handler!.frame(item);
+        } catch (error) {
+          this.close(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
       }
-      try {
-        this.#handler!.frame(item);
-      } catch (error) {
-        this.close(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
+    } finally {
+      this.#handling = false;
     }
     this.#schedule();
   };
@@ -128,5 +198,6 @@ export function memoryPair(options: MemoryPairOptions = {}): [Channel, Channel] 
   const b = new MemoryChannel(maxFrameSize);
   a.peer = b;
   b.peer = a;
+  a.atOnce = options.deliverAtOnce === true;
   return [a, b];
 }
