@@ -26,9 +26,17 @@ const APPEND_BYTES = 100 * 1000 * 1000;
 const APPEND_CHUNK = 4096;
 const APPEND_LIMIT_MS = quick ? 20_000 : 60_000;
 
-/** Run `op` for about `ms`, after a short warm-up; µs per op. */
+/**
+ * Warm-up before each measurement, the same for every contender: long
+ * enough that the JIT has compiled the op's path (puffs's readFile takes
+ * about half a second of calls to settle; 200 calls were far from enough).
+ */
+const WARM_MS = quick ? 600 : 1000;
+
+/** Run `op` for about `ms`, after a warm-up; µs per op. */
 async function perOp(op, ms = OP_MS) {
-  for (let i = 0; i < 200; i++) await op();
+  const warmEnd = performance.now() + WARM_MS;
+  for (let i = 0; i < 200 || performance.now() < warmEnd; i++) await op();
   let n = 0;
   const t0 = performance.now();
   const end = t0 + ms;
