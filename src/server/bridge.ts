@@ -57,6 +57,8 @@ export interface BridgeOptions {
   entryTimeout: number;
   attrTimeout: number;
   negativeTimeout: number;
+  /** True once INIT agreed FUSE_NO_OPENDIR_SUPPORT for a file system with `features.noOpendir`. */
+  noOpendir?: () => boolean;
 }
 
 type Handler<K extends ReplyingOp> = (
@@ -224,6 +226,8 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
       return then(ops.open(ctx, req.header.nodeid, req.arg.flags), toOpenOut);
     },
     opendir(req, ctx) {
+      // ENOSYS here is the kernel's cue to open directories itself from now on (no_opendir).
+      if (opts.noOpendir?.()) throw new FsError('ENOSYS');
       return then(ops.opendir(ctx, req.header.nodeid, req.arg.flags), toOpenOut);
     },
     read(req, ctx) {

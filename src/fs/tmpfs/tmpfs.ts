@@ -6,7 +6,7 @@
  * only a blocking lock wait returns a Promise.
  */
 import { fsError } from '../../errors.js';
-import type { CreateReply, FileSystem, LockRequest } from '../../server/ops.js';
+import type { CreateReply, FileSystem, FsFeatures, LockRequest } from '../../server/ops.js';
 import {
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
@@ -145,8 +145,13 @@ function copyBytes(v: Uint8Array): Uint8Array {
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 export class Tmpfs implements FileSystem {
-  /** O_TRUNC comes with open, so it can be told from truncate(2), whose times rule differs. */
-  readonly features = { atomicOTrunc: true } as const;
+  /**
+   * O_TRUNC comes with open, so it can be told from truncate(2), whose times
+   * rule differs. Directories need no handle (readdir goes by cookie), so the
+   * kernel may skip OPENDIR/RELEASEDIR, unless tmpfs checks permissions
+   * itself: then opendir is where it refuses an unreadable directory.
+   */
+  readonly features: FsFeatures;
   private readonly nodes = new Map<number, Inode>();
   private readonly handles = new Map<number, Handle>();
   private readonly lockManager = new LockManager();
@@ -167,6 +172,7 @@ export class Tmpfs implements FileSystem {
     this.maxInodes = o.maxInodes;
     this.freeIspace = o.maxInodes * BOGO_INODE_SIZE;
     this.check = o.checkPermissions;
+    this.features = { atomicOTrunc: true, noOpendir: !o.checkPermissions };
     // The root is charged like any inode (df -i shows it used), but never refused.
     if (this.maxInodes) this.freeIspace = Math.max(0, this.freeIspace - BOGO_INODE_SIZE);
     this.root = new DirInode(ROOT_ID, S_IFDIR | o.mode, o.uid, o.gid, now(), null);
