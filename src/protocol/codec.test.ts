@@ -441,6 +441,30 @@ for (const plus of [false, true]) {
     assert.equal(bytes.subarray(nameAt, nameAt + 5).toString(), 'abcde');
     assert.deepStrictEqual([...bytes.subarray(nameAt + 5, need)], [0, 0, 0]);
   });
+
+  test(`${what}: push() writes exactly the bytes of the struct layouts (fuse_dirent, fuse_entry_out)`, () => {
+    const r = rng(plus ? 5101 : 5100);
+    const packer = new DirentPacker(1 << 16, plus);
+    const want: Buffer[] = [];
+    for (let k = 0; k < 200; k++) {
+      const rec = randomDirent(r, plus);
+      // Small values take the fast path, u64 values above 2^32 the general one.
+      if (k % 2) {
+        rec.ino = r.int(1 << 30);
+        rec.off = r.int(1 << 30);
+      }
+      const name = Buffer.from(rec.name);
+      const fixed = plus ? L.direntplus.size : L.dirent.size;
+      const one = Buffer.alloc(align8(fixed + name.byteLength));
+      const view = new DataView(one.buffer, one.byteOffset, one.byteLength);
+      if (plus) L.entryOut.encode(view, 0, (rec as DirentPlusRecord).entry);
+      L.dirent.encode(view, fixed - L.dirent.size, { ino: rec.ino, off: rec.off, namelen: name.byteLength, type: rec.type });
+      name.copy(one, fixed);
+      want.push(one);
+      assert.ok(packer.push(rec.ino, rec.off, rec.type, rec.name, (rec as Partial<DirentPlusRecord>).entry));
+    }
+    assert.deepStrictEqual(Buffer.from(packer.finish()), Buffer.concat(want));
+  });
 }
 
 // ---- hand-written fixtures ------------------------------------------------------------

@@ -353,15 +353,17 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
     const a = req.arg;
     return then(ops.readdir(ctx, req.header.nodeid, a.fh, a.offset, plus), (entries: Iterable<DirEntry>) => {
       const packer = new DirentPacker(a.size, plus);
+      if (!plus) {
+        for (const e of entries) if (!packer.push(e.ino, e.offset, (e.mode >>> 12) & 0xf, e.name)) break;
+        return packer.finish();
+      }
       const inos: number[] = [];
       for (const e of entries) {
-        const type = (e.mode >>> 12) & 0xf;
-        if (plus) {
-          const dot = e.name === '.' || e.name === '..';
-          const entry = e.entry && !dot ? entryOut(e.entry) : ({ nodeid: 0, attr: {} } as EntryOut);
-          if (!packer.add({ ino: e.ino, off: e.offset, type, name: e.name, entry })) break;
-          if (entry.nodeid) inos.push(entry.nodeid);
-        } else if (!packer.add({ ino: e.ino, off: e.offset, type, name: e.name })) break;
+        const dot = e.name === '.' || e.name === '..';
+        // No entry for . and ..: the kernel skips them (it would not link them anyway).
+        const entry = e.entry && !dot ? entryOut(e.entry) : undefined;
+        if (!packer.push(e.ino, e.offset, (e.mode >>> 12) & 0xf, e.name, entry)) break;
+        if (entry !== undefined && entry.nodeid) inos.push(entry.nodeid);
       }
       return new WithLookups(packer.finish(), inos);
     });
