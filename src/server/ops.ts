@@ -211,7 +211,9 @@ export interface FileSystem {
    * The entries after cookie `offset` (0 = from the start), in a stable order;
    * each entry's `offset` resumes after it. The session takes as many as fit.
    * With `plus`, fill `entry` on each (except "." and ".."): the session counts
-   * a lookup for every one it sends. Default: ENOSYS.
+   * a lookup for every one it sends. An entry may go without `entry` (one
+   * whose inode the kernel already holds, say): the kernel then looks the
+   * name up when it needs it. Default: ENOSYS.
    */
   readdir?(
     ctx: RequestContext,

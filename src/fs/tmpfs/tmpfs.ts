@@ -1086,9 +1086,12 @@ export class Tmpfs implements FileSystem {
       const node = d.node;
       if (node === null) continue;
       cookie = d.cookie;
-      // An entry pulled but not sent (reply full) stays marked referenced; harmless: removing it
-      // needs a lookup first, whose forget() clears the mark again.
-      if (plus) yield { name: d.name, ino: node.ino, mode: node.mode, offset: cookie, entry: this.entryOf(node) };
+      // readdirplus: an inode the kernel already holds goes without its entry. Relinking it
+      // would only refresh what coherence keeps fresh anyway, and costs the kernel (and us)
+      // several times a plain entry; should the kernel lack this name, it looks it up.
+      // An entry pulled but not sent (reply full) stays marked referenced; harmless: it is
+      // sent without an entry next time, and removing it needs a lookup, whose forget() clears the mark.
+      if (plus && !node.referenced) yield { name: d.name, ino: node.ino, mode: node.mode, offset: cookie, entry: this.entryOf(node) };
       else yield { name: d.name, ino: node.ino, mode: node.mode, offset: cookie };
     }
   }
