@@ -543,6 +543,22 @@ export interface DirentPlusRecord extends DirentRecord {
 const align8 = (n: number) => (n + 7) & ~7;
 
 const TWO32 = 2 ** 32;
+
+/** The attributes of a readdirplus entry for DirentPacker.pushPlus, in the server's shape. */
+export interface DirentAttr {
+  ino: number;
+  size: number;
+  blocks: number;
+  atime: { sec: number; nsec: number };
+  mtime: { sec: number; nsec: number };
+  ctime: { sec: number; nsec: number };
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  blksize: number;
+}
 const DIRENT_SIZE = L.dirent.size; // 24: ino, off, namelen, type
 const ENTRY_OUT_SIZE = L.entryOut.size; // 128, before the dirent in a direntplus
 
@@ -615,6 +631,59 @@ export class DirentPacker {
     else buf.write(name, nameAt, nameLen, 'utf8');
     this.pos += size;
     return true;
+  }
+
+  /**
+   * A readdirplus record whose fuse_entry_out is written straight from the
+   * entry's fields (no intermediate objects): what push() with the encoded
+   * EntryOut writes. `attr` has the server's shape (times as sec and nsec).
+   */
+  pushPlus(
+    ino: number,
+    off: number,
+    type: number,
+    name: string,
+    nodeid: number,
+    generation: number,
+    entryValid: number,
+    entryValidNsec: number,
+    attrValid: number,
+    attrValidNsec: number,
+    attr: DirentAttr,
+  ): boolean {
+    const at = this.pos;
+    if (!this.push(ino, off, type, name)) return false;
+    // fuse_entry_out at `at`: 4 u64s, 2 u32s, then fuse_attr (6 u64s, 10 u32s) at +40.
+    const u32 = this.u32;
+    const w = at >>> 2;
+    this.w64(at, nodeid);
+    this.w64(at + 8, generation);
+    this.w64(at + 16, entryValid);
+    this.w64(at + 24, attrValid);
+    u32[w + 8] = entryValidNsec;
+    u32[w + 9] = attrValidNsec;
+    this.w64(at + 40, attr.ino);
+    this.w64(at + 48, attr.size);
+    this.w64(at + 56, attr.blocks);
+    this.w64(at + 64, attr.atime.sec);
+    this.w64(at + 72, attr.mtime.sec);
+    this.w64(at + 80, attr.ctime.sec);
+    u32[w + 22] = attr.atime.nsec;
+    u32[w + 23] = attr.mtime.nsec;
+    u32[w + 24] = attr.ctime.nsec;
+    u32[w + 25] = attr.mode;
+    u32[w + 26] = attr.nlink;
+    u32[w + 27] = attr.uid;
+    u32[w + 28] = attr.gid;
+    u32[w + 29] = attr.rdev;
+    u32[w + 30] = attr.blksize;
+    return true;
+  }
+
+  /** A u64 field of a record being written (its bytes are still zero). */
+  private w64(at: number, value: number): void {
+    if (value >= 0 && value < TWO32) this.u32[at >>> 2] = value;
+    else this.u64(at, value);
   }
 
   /** Rare: a value outside 0..2^32 (written as the struct encoder would). */

@@ -358,12 +358,26 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
         return packer.finish();
       }
       const inos: number[] = [];
+      const [ev, evn] = split(opts.entryTimeout);
+      const [av, avn] = split(opts.attrTimeout);
       for (const e of entries) {
-        const dot = e.name === '.' || e.name === '..';
-        // No entry for . and ..: the kernel skips them (it would not link them anyway).
-        const entry = e.entry && !dot ? entryOut(e.entry) : undefined;
-        if (!packer.push(e.ino, e.offset, (e.mode >>> 12) & 0xf, e.name, entry)) break;
-        if (entry !== undefined && entry.nodeid) inos.push(entry.nodeid);
+        const en = e.entry;
+        const type = (e.mode >>> 12) & 0xf;
+        // No entry for . and .. (the kernel would not link them) nor where the file system gave none.
+        if (en === undefined || en.ino === 0 || e.name === '.' || e.name === '..') {
+          if (!packer.push(e.ino, e.offset, type, e.name)) break;
+          continue;
+        }
+        let ok: boolean;
+        if (en.entryTimeout === undefined && en.attrTimeout === undefined) {
+          ok = packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, ev, evn, av, avn, en.attr);
+        } else {
+          const [ev2, evn2] = split(en.entryTimeout ?? opts.entryTimeout);
+          const [av2, avn2] = split(en.attrTimeout ?? opts.attrTimeout);
+          ok = packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, ev2, evn2, av2, avn2, en.attr);
+        }
+        if (!ok) break;
+        inos.push(en.ino);
       }
       return new WithLookups(packer.finish(), inos);
     });
