@@ -38,5 +38,7 @@ export function now(): Timespec {
     rebase();
     return now();
   }
-  return { sec, nsec };
+  // An int32 operation keeps nsec a small integer (Smi) in V8 whichever tier computed it; a float
+  // here made every Timespec reader (the bridge's attribute encoder) deoptimize again and again.
+  return { sec, nsec: nsec | 0 };
 }
