@@ -441,6 +441,65 @@ for (const plus of [false, true]) {
     assert.equal(bytes.subarray(nameAt, nameAt + 5).toString(), 'abcde');
     assert.deepStrictEqual([...bytes.subarray(nameAt + 5, need)], [0, 0, 0]);
   });
+
+  test(`${what}: push() writes exactly the bytes of the struct layouts (fuse_dirent, fuse_entry_out)`, () => {
+    const r = rng(plus ? 5101 : 5100);
+    const packer = new DirentPacker(1 << 16, plus);
+    const want: Buffer[] = [];
+    for (let k = 0; k < 200; k++) {
+      const rec = randomDirent(r, plus);
+      // Small values take the fast path, u64 values above 2^32 the general one.
+      if (k % 2) {
+        rec.ino = r.int(1 << 30);
+        rec.off = r.int(1 << 30);
+      }
+      const name = Buffer.from(rec.name);
+      const fixed = plus ? L.direntplus.size : L.dirent.size;
+      const one = Buffer.alloc(align8(fixed + name.byteLength));
+      const view = new DataView(one.buffer, one.byteOffset, one.byteLength);
+      if (plus) L.entryOut.encode(view, 0, (rec as DirentPlusRecord).entry);
+      L.dirent.encode(view, fixed - L.dirent.size, { ino: rec.ino, off: rec.off, namelen: name.byteLength, type: rec.type });
+      name.copy(one, fixed);
+      want.push(one);
+      assert.ok(packer.push(rec.ino, rec.off, rec.type, rec.name, (rec as Partial<DirentPlusRecord>).entry));
+    }
+    assert.deepStrictEqual(Buffer.from(packer.finish()), Buffer.concat(want));
+  });
+
+  if (plus) {
+    test('readdirplus: pushPlus() writes what push() writes with the same entry encoded', () => {
+      const r = rng(5200);
+      const viaStruct = new DirentPacker(1 << 16, true);
+      const direct = new DirentPacker(1 << 16, true);
+      for (let k = 0; k < 200; k++) {
+        const rec = randomDirent(r, true) as DirentPlusRecord;
+        const e = rec.entry;
+        e.attr.flags = 0; // the server never sets fuse_attr.flags in a listing
+        if (k % 2) for (const key of ['ino', 'size', 'blocks', 'atime', 'mtime', 'ctime'] as const) e.attr[key] = r.int(1 << 30);
+        const attr = {
+          ino: e.attr.ino,
+          size: e.attr.size,
+          blocks: e.attr.blocks,
+          atime: { sec: e.attr.atime, nsec: e.attr.atimensec },
+          mtime: { sec: e.attr.mtime, nsec: e.attr.mtimensec },
+          ctime: { sec: e.attr.ctime, nsec: e.attr.ctimensec },
+          mode: e.attr.mode,
+          nlink: e.attr.nlink,
+          uid: e.attr.uid,
+          gid: e.attr.gid,
+          rdev: e.attr.rdev,
+          blksize: e.attr.blksize,
+        };
+        assert.ok(viaStruct.push(rec.ino, rec.off, rec.type, rec.name, e));
+        assert.ok(direct.pushPlus(rec.ino, rec.off, rec.type, rec.name, e.nodeid, e.generation, e.entryValid, e.entryValidNsec, e.attrValid, e.attrValidNsec, attr));
+      }
+      assert.deepStrictEqual(Buffer.from(direct.finish()), Buffer.from(viaStruct.finish()));
+      // Refused when it does not fit, with nothing written.
+      const small = new DirentPacker(160, true);
+      assert.equal(small.pushPlus(1, 1, 8, 'abcdefghi', 1, 0, 0, 0, 0, 0, { ino: 1, size: 0, blocks: 0, atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ctime: { sec: 0, nsec: 0 }, mode: 0, nlink: 1, uid: 0, gid: 0, rdev: 0, blksize: 4096 }), false);
+      assert.equal(small.size, 0);
+    });
+  }
 }
 
 // ---- hand-written fixtures ------------------------------------------------------------

@@ -6,7 +6,7 @@
  */
 import * as L from './layouts.js';
 import { ops, opName, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
-import { layoutOf, offsetOf, type StructDef, type StructValue, type Fields } from './struct.js';
+import { layoutOf, offsetOf, setU64, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
@@ -612,38 +612,153 @@ export interface DirentPlusRecord extends DirentRecord {
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+const TWO32 = 2 ** 32;
+
+/** The attributes of a readdirplus entry for DirentPacker.pushPlus, in the server's shape. */
+export interface DirentAttr {
+  ino: number;
+  size: number;
+  blocks: number;
+  atime: { sec: number; nsec: number };
+  mtime: { sec: number; nsec: number };
+  ctime: { sec: number; nsec: number };
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  blksize: number;
+}
+const DIRENT_SIZE = L.dirent.size; // 24: ino, off, namelen, type
+const ENTRY_OUT_SIZE = L.entryOut.size; // 128, before the dirent in a direntplus
+
 /**
  * Packs readdir or readdirplus records into a buffer of at most `maxSize`
  * bytes, as the kernel's size argument allows.
+ *
+ * This runs once per entry listed, often in a server whose listing code is
+ * not yet optimized by V8 (a directory is listed once, then served from the
+ * kernel's cache), so it writes the fixed part through a Uint32Array instead
+ * of the generic struct encoder and copies ASCII names without a call into
+ * the runtime. The records are byte-for-byte those of the struct layouts.
  */
 export class DirentPacker {
   private readonly buf: Buffer;
+  private readonly u32: Uint32Array;
   private readonly view: DataView;
+  private readonly fixed: number;
   private pos = 0;
 
   constructor(
     maxSize: number,
     readonly plus: boolean,
   ) {
-    this.buf = Buffer.alloc(maxSize);
-    this.view = viewOf(this.buf);
+    // Zero-filled, so name padding needs no writes; offset 0 of its own buffer, so 4-byte aligned.
+    const ab = new ArrayBuffer((maxSize + 7) & ~7);
+    this.buf = Buffer.from(ab, 0, maxSize);
+    this.u32 = new Uint32Array(ab);
+    this.view = new DataView(ab);
+    this.fixed = plus ? ENTRY_OUT_SIZE + DIRENT_SIZE : DIRENT_SIZE;
   }
 
   /** Adds a record; false (and nothing written) when it does not fit. */
   add(rec: DirentRecord | DirentPlusRecord): boolean {
-    const nameLen = Buffer.byteLength(rec.name);
-    const fixed = this.plus ? L.direntplus.size : L.dirent.size;
-    const size = align8(fixed + nameLen);
-    if (this.pos + size > this.buf.byteLength) return false;
-    let at = this.pos;
-    if (this.plus) {
-      L.entryOut.encode(this.view, this.buf.byteOffset + at, (rec as DirentPlusRecord).entry ?? {});
-      at += L.entryOut.size;
+    return this.push(rec.ino, rec.off, rec.type, rec.name, (rec as Partial<DirentPlusRecord>).entry);
+  }
+
+  /**
+   * add() without a record object. `entry` is the fuse_entry_out of a
+   * readdirplus record (all zeros when left out: "no entry", as for . and ..).
+   */
+  push(ino: number, off: number, type: number, name: string, entry?: StructValue<typeof L.entryOut.fields>): boolean {
+    const len = name.length;
+    // UTF-8 is one byte per UTF-16 unit exactly when every unit is ASCII.
+    let nameLen = len;
+    for (let i = 0; i < len; i++) {
+      if (name.charCodeAt(i) > 0x7f) {
+        nameLen = Buffer.byteLength(name, 'utf8');
+        break;
+      }
     }
-    L.dirent.encode(this.view, this.buf.byteOffset + at, { ino: rec.ino, off: rec.off, namelen: nameLen, type: rec.type });
-    this.buf.write(rec.name, at + L.dirent.size, 'utf8');
+    let at = this.pos;
+    const size = (this.fixed + nameLen + 7) & ~7;
+    if (at + size > this.buf.byteLength) return false;
+    if (this.plus) {
+      if (entry !== undefined) L.entryOut.encode(this.view, at, entry);
+      at += ENTRY_OUT_SIZE;
+    }
+    const u32 = this.u32;
+    const w = at >>> 2;
+    if (ino >= 0 && ino < TWO32) u32[w] = ino;
+    else this.u64(at, ino);
+    if (off >= 0 && off < TWO32) u32[w + 2] = off;
+    else this.u64(at + 8, off);
+    u32[w + 4] = nameLen;
+    u32[w + 5] = type;
+    const buf = this.buf;
+    const nameAt = at + DIRENT_SIZE;
+    if (nameLen === len) for (let i = 0; i < len; i++) buf[nameAt + i] = name.charCodeAt(i);
+    else buf.write(name, nameAt, nameLen, 'utf8');
     this.pos += size;
     return true;
+  }
+
+  /**
+   * A readdirplus record whose fuse_entry_out is written straight from the
+   * entry's fields (no intermediate objects): what push() with the encoded
+   * EntryOut writes. `attr` has the server's shape (times as sec and nsec).
+   */
+  pushPlus(
+    ino: number,
+    off: number,
+    type: number,
+    name: string,
+    nodeid: number,
+    generation: number,
+    entryValid: number,
+    entryValidNsec: number,
+    attrValid: number,
+    attrValidNsec: number,
+    attr: DirentAttr,
+  ): boolean {
+    const at = this.pos;
+    if (!this.push(ino, off, type, name)) return false;
+    // fuse_entry_out at `at`: 4 u64s, 2 u32s, then fuse_attr (6 u64s, 10 u32s) at +40.
+    const u32 = this.u32;
+    const w = at >>> 2;
+    this.w64(at, nodeid);
+    this.w64(at + 8, generation);
+    this.w64(at + 16, entryValid);
+    this.w64(at + 24, attrValid);
+    u32[w + 8] = entryValidNsec;
+    u32[w + 9] = attrValidNsec;
+    this.w64(at + 40, attr.ino);
+    this.w64(at + 48, attr.size);
+    this.w64(at + 56, attr.blocks);
+    this.w64(at + 64, attr.atime.sec);
+    this.w64(at + 72, attr.mtime.sec);
+    this.w64(at + 80, attr.ctime.sec);
+    u32[w + 22] = attr.atime.nsec;
+    u32[w + 23] = attr.mtime.nsec;
+    u32[w + 24] = attr.ctime.nsec;
+    u32[w + 25] = attr.mode;
+    u32[w + 26] = attr.nlink;
+    u32[w + 27] = attr.uid;
+    u32[w + 28] = attr.gid;
+    u32[w + 29] = attr.rdev;
+    u32[w + 30] = attr.blksize;
+    return true;
+  }
+
+  /** A u64 field of a record being written (its bytes are still zero). */
+  private w64(at: number, value: number): void {
+    if (value >= 0 && value < TWO32) this.u32[at >>> 2] = value;
+    else this.u64(at, value);
+  }
+
+  /** Rare: a value outside 0..2^32 (written as the struct encoder would). */
+  private u64(at: number, value: number): void {
+    setU64(this.view, at, value);
   }
 
   get size(): number {

@@ -68,6 +68,8 @@ export interface BridgeOptions {
   entryTimeout: number;
   attrTimeout: number;
   negativeTimeout: number;
+  /** True once INIT agreed FUSE_NO_OPENDIR_SUPPORT for a file system with `features.noOpendir`. */
+  noOpendir?: () => boolean;
 }
 
 type Handler<K extends ReplyingOp> = (
@@ -241,6 +243,8 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
       return then(ops.open(ctx, req.header.nodeid, req.arg.flags), toOpenOut);
     },
     opendir(req, ctx) {
+      // ENOSYS here is the kernel's cue to open directories itself from now on (no_opendir).
+      if (opts.noOpendir?.()) throw new FsError('ENOSYS');
       return then(ops.opendir(ctx, req.header.nodeid, req.arg.flags), toOpenOut);
     },
     read(req, ctx) {
@@ -366,15 +370,31 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
     const a = req.arg;
     return then(ops.readdir(ctx, req.header.nodeid, a.fh, a.offset, plus), (entries: Iterable<DirEntry>) => {
       const packer = new DirentPacker(a.size, plus);
+      if (!plus) {
+        for (const e of entries) if (!packer.push(e.ino, e.offset, (e.mode >>> 12) & 0xf, e.name)) break;
+        return packer.finish();
+      }
       const inos: number[] = [];
+      const [ev, evn] = split(opts.entryTimeout);
+      const [av, avn] = split(opts.attrTimeout);
       for (const e of entries) {
+        const en = e.entry;
         const type = (e.mode >>> 12) & 0xf;
-        if (plus) {
-          const dot = e.name === '.' || e.name === '..';
-          const entry = e.entry && !dot ? entryOut(e.entry) : ({ nodeid: 0, attr: {} } as EntryOut);
-          if (!packer.add({ ino: e.ino, off: e.offset, type, name: e.name, entry })) break;
-          if (entry.nodeid) inos.push(entry.nodeid);
-        } else if (!packer.add({ ino: e.ino, off: e.offset, type, name: e.name })) break;
+        // No entry for . and .. (the kernel would not link them) nor where the file system gave none.
+        if (en === undefined || en.ino === 0 || e.name === '.' || e.name === '..') {
+          if (!packer.push(e.ino, e.offset, type, e.name)) break;
+          continue;
+        }
+        let ok: boolean;
+        if (en.entryTimeout === undefined && en.attrTimeout === undefined) {
+          ok = packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, ev, evn, av, avn, en.attr);
+        } else {
+          const [ev2, evn2] = split(en.entryTimeout ?? opts.entryTimeout);
+          const [av2, avn2] = split(en.attrTimeout ?? opts.attrTimeout);
+          ok = packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, ev2, evn2, av2, avn2, en.attr);
+        }
+        if (!ok) break;
+        inos.push(en.ino);
       }
       return new WithLookups(packer.finish(), inos);
     });

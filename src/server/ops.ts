@@ -49,6 +49,17 @@ export interface FsFeatures {
    * cannot tell from truncate(2).
    */
   atomicOTrunc?: boolean;
+  /**
+   * Directories need no open handle (FUSE_NO_OPENDIR_SUPPORT): where the
+   * kernel supports it, the session answers its first OPENDIR with ENOSYS,
+   * after which it opens directories without asking, with fh 0 and with
+   * keep_cache and cache_dir, and sends no RELEASEDIR. opendir() and
+   * releasedir() are then not called, so only a file system that checks no
+   * permissions itself on opendir (default_permissions) and lists the same
+   * entries whatever the handle should set it. Ignored by peers that do not
+   * offer it (the in-process client).
+   */
+  noOpendir?: boolean;
 }
 
 export interface FileSystem {
@@ -201,7 +212,9 @@ export interface FileSystem {
    * The entries after cookie `offset` (0 = from the start), in a stable order;
    * each entry's `offset` resumes after it. The session takes as many as fit.
    * With `plus`, fill `entry` on each (except "." and ".."): the session counts
-   * a lookup for every one it sends. Default: ENOSYS.
+   * a lookup for every one it sends. An entry may go without `entry` (one
+   * whose inode the kernel already holds, say): the kernel then looks the
+   * name up when it needs it. Default: ENOSYS.
    */
   readdir?(
     ctx: RequestContext,

@@ -142,6 +142,7 @@ export class Session {
       entryTimeout: this.options.entryTimeout,
       attrTimeout: this.options.attrTimeout,
       negativeTimeout: this.options.negativeTimeout,
+      noOpendir: () => this.connection?.capabilities.has('NO_OPENDIR_SUPPORT') === true,
     });
     this.closed = new Promise((resolve) => {
       this.resolveEnded = resolve;
@@ -395,6 +396,7 @@ export class Session {
       InitFlag.INIT_EXT;
     if (p.has('setlk')) want |= InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS;
     if (this.fs.features?.atomicOTrunc) want |= InitFlag.ATOMIC_O_TRUNC;
+    if (this.fs.features?.noOpendir) want |= InitFlag.NO_OPENDIR_SUPPORT;
     if (p.has('readdir') && this.options.readdirplus !== 'off') {
       want |= InitFlag.DO_READDIRPLUS;
       if (this.options.readdirplus === 'auto') want |= InitFlag.READDIRPLUS_AUTO;

@@ -80,6 +80,21 @@ describe('tmpfs readdir', () => {
     assert.throws(() => fs.getattr(c, f), { code: 'ENOENT' });
   });
 
+  it('readdirplus leaves out the entry of an inode the kernel already holds', () => {
+    const fs = new Tmpfs();
+    const d = fs.mkdir(c, ROOT_ID, 'd', 0o755).ino;
+    const held = fs.mknod(c, d, 'held', 0o100644, 0).ino; // the kernel got it from mknod
+    const gone = fs.mknod(c, d, 'gone', 0o100644, 0).ino;
+    fs.forget(gone);
+    const first = page(fs, d, 0, 100, true);
+    assert.deepEqual(first.map((e) => [e.name, e.entry?.ino]), [['.', undefined], ['..', undefined], ['held', undefined], ['gone', gone]]);
+    assert.equal(first[2]!.ino, held, 'the name and inode number are still listed');
+    // Sent once, it is held now too; forgotten, it comes with its entry again.
+    assert.equal(page(fs, d, 0, 100, true)[3]!.entry, undefined);
+    fs.forget(held);
+    assert.equal(page(fs, d, 0, 100, true)[2]!.entry!.ino, held);
+  });
+
   it('returns every entry present throughout exactly once while entries come and go', () => {
     for (const seed of [1, 2, 3, 4]) {
       const rnd = prng(seed);
