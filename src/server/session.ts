@@ -79,8 +79,6 @@ interface InFlight {
   op: string;
 }
 
-const hasUmask: ReadonlySet<string> = new Set(['create', 'mknod', 'mkdir', 'tmpfile']);
-
 /** Thrown (or logged) when a request gets a second reply: a bug in the session or a file system. */
 export class DoubleReplyError extends Error {
   constructor(unique: number) {
@@ -287,7 +285,8 @@ export class Session {
   private makeContext(req: Request): Context {
     const h = req.header;
     // Only the ops that create carry a umask; asking every op's argument for one is a megamorphic load.
-    const umask = hasUmask.has(req.op) ? ((req as { arg: { umask?: number } }).arg.umask ?? 0) : 0;
+    const op = req.op;
+    const umask = op === 'create' || op === 'mknod' || op === 'mkdir' || op === 'tmpfile' ? ((req as { arg: { umask?: number } }).arg.umask ?? 0) : 0;
     const groupSource = this.options.groupSource ?? procGroups;
     return new Context(h.uid, h.gid, h.pid, umask, h.unique, req.groups, groupSource);
   }
