@@ -109,6 +109,17 @@ const steps: Step[] = [
   ['symlink dangling', (fs, p) => fs.symlink('nowhere', p('dangling'))],
   ['symlink loop', (fs, p) => fs.symlink('loop', p('loop'))],
   ['symlink to dir', (fs, p) => fs.symlink('dir/a', p('dirlink'))],
+  // do_open checks O_DIRECTORY before may_open's ELOOP for a symlink.
+  ['open O_DIRECTORY|O_NOFOLLOW of a symlink', (fs, p) => fs.open(p('loop'), fsp.constants.O_RDWR | fsp.constants.O_DIRECTORY | fsp.constants.O_NOFOLLOW)],
+  ['open O_NOFOLLOW of a symlink', (fs, p) => fs.open(p('loop'), fsp.constants.O_RDONLY | fsp.constants.O_NOFOLLOW)],
+  // may_create_in_sticky: O_CREAT on another user's symlink in a sticky, world-writable directory is EACCES, even for root.
+  ['open O_CREAT|O_NOFOLLOW of a stranger\'s symlink in a sticky dir', async (fs, p) => {
+    await fs.mkdir(p('sticky'));
+    await fs.chmod(p('sticky'), 0o1777);
+    await fs.symlink('s', p('sticky/s'));
+    await fs.lchown(p('sticky/s'), 1001, 1001);
+    return fs.open(p('sticky/s'), fsp.constants.O_RDWR | fsp.constants.O_CREAT | fsp.constants.O_NOFOLLOW, 0o644);
+  }],
   ['readlink', (fs, p) => fs.readlink(p('ln'))],
   ['readlink buffer', (fs, p) => fs.readlink(p('ln'), 'buffer')],
   ['readlink file', (fs, p) => fs.readlink(p('f'))],

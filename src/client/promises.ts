@@ -236,6 +236,22 @@ export class PuffsFs {
   }
 
   /**
+   * may_create_in_sticky, for open(O_CREAT) of a name that exists, with
+   * protected_regular and protected_fifos at the kernel's default (0): in a
+   * sticky, world-writable directory, a symlink, socket or device owned by
+   * neither the directory's owner nor the caller is refused, even to root.
+   */
+  async #mayCreateInSticky(dir: Vnode, v: Vnode, ctx: Ctx): Promise<void> {
+    const vfs = this.#core.vfs;
+    const d = await vfs.permAttr(dir, ctx);
+    if (!(d.mode & 0o1000)) return;
+    if (v.type === S_IFREG || v.type === S_IFIFO) return;
+    const a = await vfs.permAttr(v, ctx);
+    if (a.uid === d.uid || a.uid === ctx.cred.uid) return;
+    if (d.mode & 0o002) throw errnoError('EACCES');
+  }
+
+  /**
    * may_linkat with protected_hardlinks (Linux's default): only the owner, or
    * root, may link anything; others only a regular file they can read and
    * write that is not setuid, nor setgid and group-executable.
@@ -316,8 +332,14 @@ export class PuffsFs {
       }
       if (excl) throw errnoError('EEXIST');
       const v = w.node;
-      if (v.isSymlink) throw errnoError('ELOOP');
+      if (flags & O_CREAT) {
+        // do_open on an existing name: a directory is EISDIR, then may_create_in_sticky.
+        if (v.isDir) throw errnoError('EISDIR');
+        if (w.last === 'name' && w.parent) await this.#mayCreateInSticky(w.parent, v, ctx);
+      }
+      // do_open: O_DIRECTORY is checked before may_open, whose first refusal is a symlink (O_NOFOLLOW).
       if (flags & O_DIRECTORY && !v.isDir) throw errnoError('ENOTDIR');
+      if (v.isSymlink) throw errnoError('ELOOP');
       // may_open: O_TRUNC asks for write access too, which a directory refuses.
       if (v.isDir && ((flags & O_ACCMODE) !== O_RDONLY || flags & O_CREAT || flags & 0o1000)) throw errnoError('EISDIR');
       // may_open: then the permission bits for the access asked (O_TRUNC asks for write on a regular file).
