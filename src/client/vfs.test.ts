@@ -64,7 +64,8 @@ test('idle vnodes are forgotten while attached (FORGET/BATCH_FORGET), and looked
 test('the table is kept under maxVnodes', { timeout: 20_000 }, async () => {
   const { client, session } = await pair(new Tmpfs(), { entryTimeout: 3600, attrTimeout: 3600 }, { maxVnodes: 30 });
   for (let i = 0; i < 120; i++) await client.writeFile(`/n${i}`, '');
-  await sleep(10);
+  // RELEASEs are not awaited by close(), so the last sweep may trail a little (more on a loaded machine).
+  for (const end = Date.now() + 2000; client.core.vfs.table.size > 31 && Date.now() < end; ) await sleep(10);
   assert.ok(client.core.vfs.table.size <= 31, `table has ${client.core.vfs.table.size} vnodes`);
   assert.equal((await client.readdir('/')).length, 120);
   await client.close();
