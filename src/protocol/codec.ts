@@ -5,7 +5,7 @@
  * bytes; bad wire data throws ProtocolError, a bug throws anything else.
  */
 import * as L from './layouts.js';
-import { ops, opName, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
+import { ops, opName, opSpec, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
 import { layoutOf, offsetOf, setU64, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
 
@@ -185,7 +185,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
   const header = decodeInHeader(frame);
   const name = opName(header.opcode);
   if (name === undefined) throw new ProtocolError('unknown-opcode', `unknown opcode ${header.opcode}`, header);
-  const spec: OpSpec = ops[name];
+  const spec: OpSpec = opSpec(header.opcode)!;
   const view = viewOf(frame);
   const base = frame.byteOffset;
   let end = frame.byteLength;

@@ -90,12 +90,22 @@ export const ops = {
 
 export type OpName = keyof typeof ops;
 
-const byCode = new Map<number, OpName>();
-for (const name of Object.keys(ops) as OpName[]) byCode.set(ops[name].opcode, name);
+/** Indexed by opcode (all below 64): an element load per request instead of a hash lookup. */
+const byCode: (OpName | undefined)[] = new Array<OpName | undefined>(64).fill(undefined);
+const specByCode: (OpSpec | undefined)[] = new Array<OpSpec | undefined>(64).fill(undefined);
+for (const name of Object.keys(ops) as OpName[]) {
+  byCode[ops[name].opcode] = name;
+  specByCode[ops[name].opcode] = ops[name];
+}
 
 /** The op name for an opcode number, or undefined for an opcode puffs does not know. */
 export function opName(opcode: number): OpName | undefined {
-  return byCode.get(opcode);
+  return opcode >= 0 && opcode < 64 ? byCode[opcode] : undefined;
+}
+
+/** The table entry for an opcode number (what ops[opName(opcode)] is), without a keyed lookup by name. */
+export function opSpec(opcode: number): OpSpec | undefined {
+  return opcode >= 0 && opcode < 64 ? specByCode[opcode] : undefined;
 }
 
 /** Server-to-kernel notifications (fuse_notify_code), with their layouts. */

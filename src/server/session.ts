@@ -28,6 +28,8 @@ import {
   type ReplyingOp,
   type Notification,
   type InHeader,
+  ops,
+  type OpName,
 } from '../protocol/index.js';
 import type { Channel } from '../transport/channel.js';
 import { Context, procGroups } from './context.js';
@@ -145,7 +147,14 @@ export class Session {
     this.closed = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
+    // By opcode: an element load per request, not a megamorphic lookup by op name.
+    for (const name of Object.keys(this.bridge) as OpName[]) {
+      const handler = this.bridge[name as ReplyingOp] as ((req: Request, ctx: Context) => unknown) | undefined;
+      if (handler) this.handlerByCode[ops[name].opcode] = handler;
+    }
   }
+
+  private readonly handlerByCode: (((req: Request, ctx: Context) => unknown) | undefined)[] = new Array(64).fill(undefined);
 
   private leaveCoherence?: () => void;
   /** The sessions sharing this file system (this one included); announcing is for groups of two or more. */
@@ -251,7 +260,7 @@ export class Session {
         );
         return;
     }
-    const handler = this.bridge[req.op] as ((req: Request, ctx: Context) => unknown) | undefined;
+    const handler = this.handlerByCode[h.opcode];
     if (!handler) {
       this.sendError(h.unique, 38);
       return;
