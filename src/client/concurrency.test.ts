@@ -10,18 +10,7 @@ import { Tmpfs } from '../fs/tmpfs/index.js';
 import { attach } from './attach.js';
 import type { PuffsFs } from './promises.js';
 import { jittered, pair, track } from './fixtures/testing.js';
-
-/** A small seeded generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../testing/prng.js';
 
 /** Everything under `root`: path, type, size, link count, symlink target. */
 async function view(fs: PuffsFs, root = '/'): Promise<string[]> {

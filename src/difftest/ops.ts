@@ -6,19 +6,17 @@
  * Everything here is pure data: the ops are executed by executor.ts in a
  * child process, against two directory trees at once.
  */
+import { prngU32 } from '../testing/prng.js';
 
-/** mulberry32: a tiny, fast, seedable 32-bit PRNG. Same seed, same stream. */
+/** Seeded draws over mulberry32 (testing/prng.ts). Same seed, same stream. */
 export class Rng {
-  private s: number;
+  private readonly u32: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
+    this.u32 = prngU32(seed);
   }
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.u32() / 4294967296;
   }
   /** Integer in [0, n). */
   int(n: number): number {

@@ -23,6 +23,7 @@ import {
   type DirentRecord,
   type ReplyingOp,
 } from './codec.js';
+import { prngU32 } from '../testing/prng.js';
 
 // ---- seeded randomness ----------------------------------------------------------------
 
@@ -30,14 +31,7 @@ type Rng = ReturnType<typeof rng>;
 
 /** mulberry32: small, fast, good enough to pick test values reproducibly. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const u32 = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const u32 = prngU32(seed);
   const int = (n: number) => Math.floor((u32() / 2 ** 32) * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const u53 = () => (u32() & 0x1fffff) * 2 ** 32 + u32();

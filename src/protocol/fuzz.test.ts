@@ -27,19 +27,13 @@ import {
   type ProtocolErrorKind,
   type ReplyingOp,
 } from './codec.js';
+import { prngU32 } from '../testing/prng.js';
 
 const SEED = Number(process.env.PUFFS_FUZZ_SEED ?? 0x5eed5) >>> 0;
 const ITERATIONS = 20_000;
 
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const u32 = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const u32 = prngU32(seed);
   const int = (n: number) => Math.floor((u32() / 2 ** 32) * n);
   return {
     u32,

@@ -3,19 +3,9 @@ import assert from 'node:assert/strict';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ChannelClosedError, FramingError, type FrameHandler } from './channel.js';
 import { PortChannel } from './port.js';
+import { prng } from '../testing/prng.js';
 
 const T = { timeout: 5000 };
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeFrame(seq: number, length: number): Uint8Array {
   const f = new Uint8Array(length);

@@ -16,19 +16,9 @@ import {
   StreamChannel,
   type ChannelServer,
 } from './stream.js';
+import { prng } from '../testing/prng.js';
 
 const T = { timeout: 5000 };
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Frame `seq` of `length` bytes: header, seq, then bytes derived from both, so content is checkable. */
 function makeFrame(seq: number, length: number): Uint8Array {

@@ -3,21 +3,11 @@ import { describe, it } from 'node:test';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, ROOT_ID } from '../../server/types.js';
 import { Tmpfs } from './index.js';
 import { O_RDWR, ctx , readBytes } from './test-context.js';
+import { prng } from '../../testing/prng.js';
 
 const c = ctx();
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The obvious model: a flat byte array and a size. */
 class Model {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ROOT_ID, type DirEntry } from '../../server/types.js';
 import { Tmpfs } from './index.js';
 import { ctx } from './test-context.js';
+import { prng } from '../../testing/prng.js';
 
 const c = ctx();
 
@@ -15,18 +16,6 @@ function page(fs: Tmpfs, dir: number, offset: number, n: number, plus = false): 
     if (out.length >= n) break;
   }
   return out;
-}
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('tmpfs readdir', () => {
