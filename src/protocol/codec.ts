@@ -8,6 +8,7 @@ import * as L from './layouts.js';
 import { ops, opName, opSpec, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
 import { layoutOf, offsetOf, setU64, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
+import { FrameSlab } from '../slab.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
 export type OutHeader = StructValue<typeof L.outHeader.fields>;
@@ -123,28 +124,13 @@ function viewOf(bytes: Uint8Array): DataView {
   return viewA!;
 }
 
-/** Frames up to this size are cut from a shared slab; larger ones get their own buffer. */
-const SLAB_FRAME_MAX = 64 * 1024;
-const SLAB_SIZE = 1024 * 1024;
-let slab = Buffer.allocUnsafeSlow(0);
-let slabUsed = 0;
+const slab = new FrameSlab();
 
-/**
- * Room for an outgoing frame, not zeroed: callers write every byte. A fresh
- * ArrayBuffer per message (what Buffer.alloc, and allocUnsafe from 4 KiB up,
- * make) costs more than encoding it, so frames are cut from a slab that is
- * never reused: it goes when the last frame cut from it does. One slab for
- * requests and replies also keeps viewOf's cache to one buffer.
- */
+/** Room for an outgoing frame, not zeroed: callers write every byte. One slab for requests and replies keeps viewOf's cache to one buffer. */
 function frameAlloc(size: number): Buffer {
-  if (size > SLAB_FRAME_MAX) return Buffer.allocUnsafe(size);
-  if (slabUsed + size > slab.byteLength) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const frame = slab.subarray(slabUsed, slabUsed + size);
-  slabUsed += (size + 7) & ~7; // keep frames 8-byte aligned
-  return frame;
+  if (size > FrameSlab.FRAME_MAX) return Buffer.allocUnsafe(size);
+  const at = slab.take(size);
+  return Buffer.from(slab.buffer, at, size);
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

@@ -4,6 +4,7 @@
  * still whole byte strings, so both ends run the same code as over a socket.
  */
 import { ChannelClosedError, type Channel, type FrameHandler } from './channel.js';
+import { FrameSlab } from '../slab.js';
 import { checkOutgoingFrame, resolveMaxFrameSize } from './framer.js';
 
 /** Options for {@link memoryPair}. */
@@ -21,27 +22,13 @@ export interface MemoryPairOptions {
   deliverAtOnce?: boolean;
 }
 
-/** Frames up to this size are cut from a shared slab; larger ones get their own buffer. */
-const SLAB_FRAME_MAX = 64 * 1024;
-const SLAB_SIZE = 1024 * 1024;
-let slab = new ArrayBuffer(0);
-let slabUsed = 0;
+const slab = new FrameSlab();
 
-/**
- * Room for one frame. A fresh ArrayBuffer per frame costs more than the
- * whole rest of a small round trip (allocation, zeroing, GC bookkeeping), so
- * small frames are carved from a slab, never reused: a slab goes when the
- * last frame cut from it does.
- */
+/** Room for one frame in flight. */
 function frameBuffer(size: number): Uint8Array {
-  if (size > SLAB_FRAME_MAX) return new Uint8Array(size);
-  if (slabUsed + size > slab.byteLength) {
-    slab = new ArrayBuffer(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const frame = new Uint8Array(slab, slabUsed, size);
-  slabUsed += (size + 7) & ~7; // keep frames 8-byte aligned
-  return frame;
+  if (size > FrameSlab.FRAME_MAX) return new Uint8Array(size);
+  const at = slab.take(size); // first: it may start a new slab
+  return new Uint8Array(slab.buffer, at, size);
 }
 
 const resolved = Promise.resolve();
