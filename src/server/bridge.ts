@@ -161,29 +161,31 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
   const createOut = (r: CreateReply) =>
     new WithLookups<ReplyOf<'create'>>({ entry: entryOut(r.entry), open: toOpenOut(r.open) }, [r.entry.ino]);
 
+  // Made once, not per lookup.
+  /** A NegativeEntry without a timeout takes the mount's; with none at all it is plain ENOENT. */
+  const lookupFound = (e: Entry | NegativeEntry) => {
+    if (e.ino !== 0) return counted(e);
+    const t = e.entryTimeout ?? opts.negativeTimeout;
+    return t > 0 ? counted({ ino: 0, entryTimeout: t }) : NO_SUCH_ENTRY;
+  };
+  /** A thrown ENOENT: cached as a negative entry when the mount has a negative timeout. */
+  const lookupFailed = (err: unknown) => {
+    if (opts.negativeTimeout > 0 && (err as { code?: string })?.code === 'ENOENT') {
+      return counted({ ino: 0, entryTimeout: opts.negativeTimeout });
+    }
+    throw err;
+  };
+
   const b: Bridge = {
     lookup(req, ctx) {
       namePattern(req.name);
-      const negative = (err: unknown) => {
-        // A cached "no such name" spares the kernel the next lookup.
-        if (opts.negativeTimeout > 0 && (err as { code?: string })?.code === 'ENOENT') {
-          return counted({ ino: 0, entryTimeout: opts.negativeTimeout });
-        }
-        throw err;
-      };
-      // A NegativeEntry without a timeout takes the mount's; with none at all it is plain ENOENT.
-      const found = (e: Entry | NegativeEntry) => {
-        if (e.ino !== 0) return counted(e);
-        const t = e.entryTimeout ?? opts.negativeTimeout;
-        return t > 0 ? counted({ ino: 0, entryTimeout: t }) : NO_SUCH_ENTRY;
-      };
       let run: ReturnType<typeof ops.lookup>;
       try {
         run = ops.lookup(ctx, req.header.nodeid, req.name);
       } catch (err) {
-        return negative(err); // a synchronous ENOENT is as negative as a rejected one
+        return lookupFailed(err); // a synchronous ENOENT is as negative as a rejected one
       }
-      return run instanceof Promise ? run.then(found, negative) : found(run);
+      return run instanceof Promise ? run.then(lookupFound, lookupFailed) : lookupFound(run);
     },
     getattr(req, ctx) {
       const fh = req.arg.getattrFlags & FUSE_GETATTR_FH ? req.arg.fh : undefined;

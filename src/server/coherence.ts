@@ -79,10 +79,13 @@ export function invalidationsFor(req: Request): ((peer: CoherentPeer) => Promise
   }
 }
 
-/** Tell every session of `fs` but `origin` what `req` changed. */
-export function announce(fs: FileSystem, origin: CoherentPeer, req: Request): void {
-  const peers = peersByFs.get(aliases.get(fs) ?? fs);
-  if (!peers || peers.size < 2) return;
+/**
+ * Tell every session in `peers` (the group joinCoherence gave `origin`) but
+ * `origin` what `req` changed. Called on every reply: a group of one costs a
+ * size check, no lookup.
+ */
+export function announce(peers: ReadonlySet<CoherentPeer>, origin: CoherentPeer, req: Request): void {
+  if (peers.size < 2) return;
   const work = invalidationsFor(req);
   if (work.length === 0) return;
   for (const peer of peers) {

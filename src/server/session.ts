@@ -36,7 +36,7 @@ import { Context, procGroups } from './context.js';
 import { opVector, type OpVector } from './defaults.js';
 import type { FileSystem } from './ops.js';
 import { bridge, ErrnoReply, WithLookups, type Bridge } from './bridge.js';
-import { announce, joinCoherence } from './coherence.js';
+import { announce, joinCoherence, type CoherentPeer } from './coherence.js';
 import type { ConnectionInfo } from './types.js';
 
 export interface SessionOptions {
@@ -95,7 +95,6 @@ export class Session {
   private readonly channel: Channel;
   private readonly options: Required<Omit<SessionOptions, 'debug' | 'groupSource'>> & Pick<SessionOptions, 'groupSource'>;
   private readonly log?: (line: string) => void;
-  private readonly bridge: Bridge;
   private readonly inFlight = new Map<number, InFlight>();
   /** Kernel references per node id (lookup counts). */
   private readonly lookups = new Map<number, number>();
@@ -138,7 +137,7 @@ export class Session {
       groupSource: options.groupSource,
     };
     if (options.debug) this.log = typeof options.debug === 'function' ? options.debug : (line) => process.stderr.write(line + '\n');
-    this.bridge = bridge(this.ops, {
+    const handlers: Bridge = bridge(this.ops, {
       entryTimeout: this.options.entryTimeout,
       attrTimeout: this.options.attrTimeout,
       negativeTimeout: this.options.negativeTimeout,
@@ -148,8 +147,8 @@ export class Session {
       this.resolveEnded = resolve;
     });
     // By opcode: an element load per request, not a megamorphic lookup by op name.
-    for (const name of Object.keys(this.bridge) as OpName[]) {
-      const handler = this.bridge[name as ReplyingOp] as ((req: Request, ctx: Context) => unknown) | undefined;
+    for (const name of Object.keys(handlers) as OpName[]) {
+      const handler = handlers[name as ReplyingOp] as ((req: Request, ctx: Context) => unknown) | undefined;
       if (handler) this.handlerByCode[ops[name].opcode] = handler;
     }
   }
@@ -157,8 +156,8 @@ export class Session {
   private readonly handlerByCode: (((req: Request, ctx: Context) => unknown) | undefined)[] = new Array(64).fill(undefined);
 
   private leaveCoherence?: () => void;
-  /** The sessions sharing this file system (this one included); announcing is for groups of two or more. */
-  private coherencePeers?: ReadonlySet<unknown>;
+  /** The sessions sharing this file system, this one included. */
+  private coherencePeers: ReadonlySet<CoherentPeer> = new Set();
 
   /** Start serving. Returns `closed`. */
   start(): Promise<Error | undefined> {
@@ -315,7 +314,7 @@ export class Session {
     // A gather list lends the file system's buffers; a channel that writes later gets a copy.
     if (parts.length > 2 && !this.channel.doneWithPartsOnSend) parts = [Buffer.concat(parts)];
     const delivered = this.send(req.header.unique, parts, value);
-    if (this.coherencePeers!.size > 1) announce(this.fs, this, req);
+    announce(this.coherencePeers, this, req);
     // Count a reference only once the kernel has the entry: an interrupted
     // request's reply is refused, and the kernel will never forget it.
     if (delivered && lookups) for (const ino of lookups) this.addLookup(ino);
