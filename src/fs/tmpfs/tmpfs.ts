@@ -1050,12 +1050,7 @@ export class Tmpfs implements FileSystem {
     return r;
   }
 
-  /**
-   * copy_file_range(2) with the kernel's checks. Holes in the source stay
-   * holes in the destination (whole pages are freed there, partial ones
-   * zeroed). Short on ENOSPC, as write.
-   */
-  /** copy_file_range(2): copies bytes, holes as allocated zeros (the kernel's tmpfs does the same). */
+  /** copy_file_range(2) with the kernel's checks: holes are copied as allocated zeros (the kernel's tmpfs does the same); short on ENOSPC, as write. */
   copyFileRange(
     ctx: RequestContext,
     inIno: number,
