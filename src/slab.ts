@@ -12,12 +12,15 @@ export class FrameSlab {
 
   /** The current slab: `take` returns offsets into it (and may replace it first). */
   buffer = new ArrayBuffer(0);
+  /** A view of all of `buffer`, so writers need not make one (or ask a frame for its buffer) per frame. */
+  view = new DataView(this.buffer);
   private used = 0;
 
   /** The offset in `buffer` of room for `size` bytes (at most FRAME_MAX), 8-byte aligned. */
   take(size: number): number {
     if (this.used + size > this.buffer.byteLength) {
       this.buffer = new ArrayBuffer(FrameSlab.SIZE);
+      this.view = new DataView(this.buffer);
       this.used = 0;
     }
     const at = this.used;

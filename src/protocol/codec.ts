@@ -153,10 +153,15 @@ function readName(bytes: Uint8Array, pos: number, end: number, header: InHeader 
 
 /** Read the fixed header of a request frame; checks the frame's size and its length field. */
 export function decodeInHeader(frame: Uint8Array): InHeader {
+  return inHeaderAt(frame, viewOf(frame));
+}
+
+/** decodeInHeader with the frame's view already in hand (`.buffer` is looked up out of line by V8: once per frame is enough). */
+function inHeaderAt(frame: Uint8Array, view: DataView): InHeader {
   if (frame.byteLength < L.inHeader.size) {
     throw new ProtocolError('short-frame', `request frame of ${frame.byteLength} bytes is shorter than its ${L.inHeader.size}-byte header`);
   }
-  const header = L.inHeader.decode(viewOf(frame), frame.byteOffset);
+  const header = L.inHeader.decode(view, frame.byteOffset);
   if (header.len !== frame.byteLength) {
     throw new ProtocolError('bad-length', `request length field ${header.len} does not match frame size ${frame.byteLength}`, header);
   }
@@ -168,11 +173,11 @@ export function decodeInHeader(frame: Uint8Array): InHeader {
  * with the header, so the caller can answer ENOSYS.
  */
 export function decodeRequest(frame: Uint8Array, options: CodecOptions = defaultCodecOptions): Request {
-  const header = decodeInHeader(frame);
+  const view = viewOf(frame);
+  const header = inHeaderAt(frame, view);
   const name = opName(header.opcode);
   if (name === undefined) throw new ProtocolError('unknown-opcode', `unknown opcode ${header.opcode}`, header);
   const spec: OpSpec = opSpec(header.opcode)!;
-  const view = viewOf(frame);
   const base = frame.byteOffset;
   let end = frame.byteLength;
   const out: Record<string, unknown> = { op: name, header };
@@ -369,14 +374,39 @@ export function encodeRequestOf<K extends OpName>(
   return frame;
 }
 
-function headerOnly(unique: number, error: number, extra: number): Buffer {
-  const b = frameAlloc(L.outHeader.size + extra);
-  b.writeUInt32LE(L.outHeader.size + extra, 0);
-  b.writeInt32LE(error, 4);
-  b.writeUInt32LE(unique % 2 ** 32, 8);
-  b.writeUInt32LE(Math.floor(unique / 2 ** 32), 12);
+/**
+ * A reply frame of `extra` body bytes after the header, cut from the slab,
+ * with its header written: the caller writes the body at `replyAt + 16`
+ * through `replyView` (the slab's view: no view per frame, and no typed
+ * array's `.buffer` lookup, which V8 does out of line).
+ */
+function headerOnly(unique: number, error: number, extra: number): Uint8Array {
+  const size = L.outHeader.size + extra;
+  let b: Uint8Array;
+  let view: DataView;
+  let at: number;
+  if (size > FrameSlab.FRAME_MAX) {
+    b = new Uint8Array(size);
+    view = new DataView(b.buffer);
+    at = 0;
+  } else {
+    at = slab.take(size);
+    view = slab.view;
+    // A plain Uint8Array: Buffer.from's checks cost more than the header.
+    b = new Uint8Array(slab.buffer, at, size);
+  }
+  view.setUint32(at, size, true);
+  view.setInt32(at + 4, error, true);
+  view.setUint32(at + 8, unique >>> 0, true);
+  view.setUint32(at + 12, (unique / 2 ** 32) >>> 0, true);
+  replyView = view;
+  replyAt = at;
   return b;
 }
+
+/** Where headerOnly put its frame (valid until the next call). */
+let replyView: DataView = slab.view;
+let replyAt = 0;
 
 /** An error reply: `errno` positive (ENOENT = 2); sent on the wire negated. */
 export function encodeError(unique: number, errno: number): Uint8Array {
@@ -395,10 +425,19 @@ function totalLength(parts: readonly Uint8Array[]): number {
  * payloads are not copied: the parts reference the caller's buffers.
  */
 export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: ReplyInputOf<K>): Uint8Array[] {
-  const layout = ops[op].reply as OpSpec['reply'];
+  return encodeReplyOf(ops[op], op, unique, value);
+}
+
+/**
+ * encodeReply with the op's spec given (`opSpec(opcode)`, an element load):
+ * a server answering every op would otherwise look the spec up by name, a
+ * megamorphic load per reply.
+ */
+export function encodeReplyOf<K extends ReplyingOp>(spec: OpSpec, op: K, unique: number, value: ReplyInputOf<K>): Uint8Array[] {
+  const layout = spec.reply;
   if (typeof layout === 'object') {
     const b = headerOnly(unique, 0, layout.size);
-    layout.encode(viewOf(b), b.byteOffset + L.outHeader.size, value as never);
+    layout.encode(replyView, replyAt + L.outHeader.size, value as never);
     return [b];
   }
   switch (layout) {
@@ -408,33 +447,36 @@ export function encodeReply<K extends ReplyingOp>(op: K, unique: number, value: 
       const parts = value instanceof Uint8Array ? [value] : (value as readonly Uint8Array[]);
       const n = totalLength(parts);
       const h = headerOnly(unique, 0, 0);
-      h.writeUInt32LE(L.outHeader.size + n, 0);
-      return [h, ...parts];
+      replyView.setUint32(replyAt, L.outHeader.size + n, true);
+      return parts.length === 1 ? [h, parts[0]!] : [h, ...parts];
     }
     case 'create': {
       const v = value as ReplyValueFor<'create'>;
       const b = headerOnly(unique, 0, L.entryOut.size + L.openOut.size);
-      const view = viewOf(b);
-      L.entryOut.encode(view, b.byteOffset + L.outHeader.size, v.entry);
-      L.openOut.encode(view, b.byteOffset + L.outHeader.size + L.entryOut.size, v.open);
+      const view = replyView;
+      const at = replyAt;
+      L.entryOut.encode(view, at + L.outHeader.size, v.entry);
+      L.openOut.encode(view, at + L.outHeader.size + L.entryOut.size, v.open);
       return [b];
     }
     case 'xattr': {
       if (value instanceof Uint8Array) {
         const h = headerOnly(unique, 0, 0);
-        h.writeUInt32LE(L.outHeader.size + value.byteLength, 0);
+        replyView.setUint32(replyAt, L.outHeader.size + value.byteLength, true);
         return [h, value];
       }
       const b = headerOnly(unique, 0, L.getxattrOut.size);
-      L.getxattrOut.encode(viewOf(b), b.byteOffset + L.outHeader.size, value as { size: number });
+      L.getxattrOut.encode(replyView, replyAt + L.outHeader.size, value as { size: number });
       return [b];
     }
     case 'ioctl': {
       const v = value as ReplyValueFor<'ioctl'>;
       const n = v.data?.byteLength ?? 0;
       const b = headerOnly(unique, 0, L.ioctlOut.size);
-      b.writeUInt32LE(L.outHeader.size + L.ioctlOut.size + n, 0);
-      L.ioctlOut.encode(viewOf(b), b.byteOffset + L.outHeader.size, v.out);
+      const view = replyView;
+      const at = replyAt;
+      view.setUint32(at, L.outHeader.size + L.ioctlOut.size + n, true);
+      L.ioctlOut.encode(view, at + L.outHeader.size, v.out);
       return v.data ? [b, v.data] : [b];
     }
     case 'none':
@@ -525,8 +567,9 @@ export function encodeNotification(n: Notification): Uint8Array[] {
   const itemBytes = spec.items ? items.length * spec.items.size : 0;
   const data = spec.data ? (r.data as Uint8Array) : undefined;
   const head = headerOnly(0, spec.code, argSize + nameBytes + itemBytes);
-  head.writeUInt32LE(head.byteLength + (data?.byteLength ?? 0), 0);
-  const view = viewOf(head);
+  const view = replyView;
+  const base = replyAt;
+  view.setUint32(base, head.byteLength + (data?.byteLength ?? 0), true);
   let pos = L.outHeader.size;
   if (spec.arg) {
     const value = { ...(r.arg as Record<string, unknown>) };
@@ -534,15 +577,15 @@ export function encodeNotification(n: Notification): Uint8Array[] {
     if (spec.names) value.namelen = Buffer.byteLength(r[spec.names[0]!] as string);
     if (data) value.size = data.byteLength;
     if (spec.items) value.count = items.length;
-    spec.arg.encode(view, head.byteOffset + pos, value as never);
+    spec.arg.encode(view, base + pos, value as never);
     pos += spec.arg.size;
   }
   for (const key of spec.names ?? []) {
-    pos += head.write(r[key] as string, pos, 'utf8');
+    pos += Buffer.from(head.buffer, head.byteOffset, head.byteLength).write(r[key] as string, pos, 'utf8');
     head[pos++] = 0;
   }
   for (const item of items) {
-    spec.items!.encode(view, head.byteOffset + pos, item);
+    spec.items!.encode(view, base + pos, item);
     pos += spec.items!.size;
   }
   return data ? [head, data] : [head];

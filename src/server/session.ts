@@ -11,6 +11,8 @@ import {
   encodeError,
   encodeNotification,
   encodeReply,
+  encodeReplyOf,
+  opSpec,
   decodeInHeader,
   ProtocolError,
   formatReply,
@@ -310,7 +312,7 @@ export class Session {
       lookups = value.inos;
       value = value.value;
     }
-    let parts = encodeReply(op, req.header.unique, value as ReplyOf<typeof op>);
+    let parts = encodeReplyOf(opSpec(req.header.opcode)!, op, req.header.unique, value as ReplyOf<typeof op>);
     // A gather list lends the file system's buffers; a channel that writes later gets a copy.
     if (parts.length > 2 && !this.channel.doneWithPartsOnSend) parts = [Buffer.concat(parts)];
     const delivered = this.send(req.header.unique, parts, value);
