@@ -131,7 +131,8 @@ function toOpenOut(o: OpenReply): OpenOut {
 const namePattern = (name: string): void => {
   // The kernel never sends these, but a client might: refuse names a path walk could not produce.
   if (name.length === 0 || name.includes('/')) throw new FsError('EINVAL');
-  if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG');
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short names need no count.
+  if (name.length > 85 && Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG');
 };
 
 export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
