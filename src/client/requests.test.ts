@@ -241,3 +241,50 @@ test('in-process attach (replies handled inside the server\'s send): two clients
   await a.close();
   await b.close();
 });
+
+test('readFile and writeFile of a name the caches answer: OPEN at once, with open(2)\'s checks and errors as the full walk gives them', { timeout: 10_000 }, async () => {
+  // The file system checks nothing (default_permissions): only the client's checks refuse.
+  let failOpen = 0;
+  class FailingOpen extends Tmpfs {
+    override open(ctx: Parameters<Tmpfs['open']>[0], ino: number, flags: number): ReturnType<Tmpfs['open']> {
+      if (ino === failOpen) throw new FsError('EPERM');
+      return super.open(ctx, ino, flags);
+    }
+  }
+  const c = countedWithFeatures(new FailingOpen());
+  const { client } = await pair(c.fs, { attrTimeout: 60, entryTimeout: 60 });
+  await client.writeFile('/private', 'secret', { mode: 0o600 });
+  await client.writeFile('/shared', 'shared');
+  await client.chmod('/shared', 0o666); // past the umask
+  await client.mkdir('/d');
+  const user = client.withCredentials({ uid: 1000, gid: 1000, groups: [] });
+  // Fill the caches: every name and every mode known.
+  await user.stat('/');
+  await user.stat('/private');
+  await user.stat('/shared');
+  await user.stat('/d');
+  c.reset();
+  await assert.rejects(user.readFile('/private'), { code: 'EACCES', syscall: 'open', path: '/private' });
+  await assert.rejects(user.writeFile('/private', 'x'), { code: 'EACCES', syscall: 'open', path: '/private' });
+  await assert.rejects(user.writeFile('/shared', 'x', { flag: 'wx' }), { code: 'EEXIST', syscall: 'open', path: '/shared' });
+  await assert.rejects(client.readFile('/shared', { flag: 0o200000 /* O_DIRECTORY */ }), { code: 'ENOTDIR', syscall: 'open', path: '/shared' });
+  await assert.rejects(client.readFile('/d'), { code: 'EISDIR' });
+  assert.equal(c.count('open'), 0, 'refused before any OPEN');
+  assert.equal(await user.readFile('/shared', 'utf8'), 'shared');
+  await user.writeFile('/shared', 'mine');
+  assert.equal(await client.readFile('/shared', 'utf8'), 'mine');
+  assert.equal(c.count('lookup') + c.count('getattr'), 0, 'answered from the caches');
+  assert.equal(c.count('open'), 3);
+  // The server's refusal of the OPEN is open's error, with the path.
+  failOpen = (await client.stat('/shared')).ino;
+  await assert.rejects(user.readFile('/shared'), { code: 'EPERM', syscall: 'open', path: '/shared' });
+  await assert.rejects(client.writeFile('/shared', 'x'), { code: 'EPERM', syscall: 'open', path: '/shared' });
+  failOpen = 0;
+  // A mode changed behind the cache's back is asked for again, not trusted.
+  await client.chmod('/shared', 0o600);
+  await assert.rejects(user.readFile('/shared'), { code: 'EACCES', syscall: 'open', path: '/shared' });
+  await sleep(5); // RELEASEs are not waited for
+  const vfs = client.core.vfs;
+  assert.equal(vfs.table.get(failOpen || (await client.stat('/shared')).ino)!.pins, 0, 'the file is let go');
+  assert.equal(vfs.root.pins, 0, 'and so is its directory');
+});
