@@ -426,7 +426,9 @@ export class Connection {
   /** Hand a frame to the channel; a failure rejects the request `unique` (if given). */
   private transmit(frame: Uint8Array, unique?: number): boolean {
     try {
-      const ok = this.channel.send([frame]);
+      // Frames from encodeRequestOf are cut fresh for this request and never touched again: the channel may keep them.
+      const channel = this.channel;
+      const ok = channel.sendOwned !== undefined ? channel.sendOwned(frame) : channel.send([frame]);
       this.stats.sent++;
       if (ok) return true;
       // The peer is gone; `closed` follows and fails everything pending.

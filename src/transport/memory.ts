@@ -83,6 +83,18 @@ class MemoryChannel implements Channel {
     return this.peer.#enqueue(frame);
   }
 
+  sendOwned(frame: Uint8Array): boolean {
+    if (this.#closed) throw new ChannelClosedError();
+    checkOutgoingFrame([frame], this.maxFrameSize);
+    const peer = this.peer;
+    if (peer.atOnce && peer.#canHandleNow()) {
+      peer.#handleNow(frame);
+      return true;
+    }
+    // The sender gave the frame up: the receiver may own it as it is, no copy.
+    return peer.#enqueue(frame);
+  }
+
   close(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
