@@ -98,7 +98,7 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** For getxattr/listxattr: the size asked for (0 = probe). */
   requestedSize?: number;
-  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then a view of it. */
+  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then the number of bytes copied. */
   into?: Uint8Array;
 }
 
@@ -524,9 +524,10 @@ export class Connection {
     }
     if (w.into) {
       // Straight into the caller's buffer: no copy of our own in between.
+      // Resolved with the count: a number needs no thenable check, and the caller knows its buffer.
       const data = decoded.value as Uint8Array;
       w.into.set(data, 0);
-      w.resolve(w.into.subarray(0, data.byteLength));
+      w.resolve(data.byteLength);
       return;
     }
     w.resolve(ownValue(w.op, decoded.value));

@@ -288,3 +288,26 @@ test('readFile and writeFile of a name the caches answer: OPEN at once, with ope
   assert.equal(vfs.table.get(failOpen || (await client.stat('/shared')).ino)!.pins, 0, 'the file is let go');
   assert.equal(vfs.root.pins, 0, 'and so is its directory');
 });
+
+test('in process, answers handled at once are the caller\'s own: concurrent listings, reads and links do not share bytes', { timeout: 10_000 }, async () => {
+  // Several answers are delivered (joined in the channel's scratch buffer) before any caller runs again.
+  const client = track(await attach(new Tmpfs()));
+  const dirs = ['/one', '/two', '/three'];
+  for (const [i, d] of dirs.entries()) {
+    await client.mkdir(d);
+    for (let j = 0; j < 3; j++) await client.writeFile(`${d}/${d.slice(1)}-${j}`, d.repeat(100 * (i + 1)));
+    await client.symlink(`${d}-target`, `${d}/link`);
+  }
+  for (let round = 0; round < 3; round++) {
+    const listed = await Promise.all(dirs.map((d) => client.readdir(d)));
+    assert.deepEqual(listed.map((l) => l.sort()), dirs.map((d) => [...[0, 1, 2].map((j) => `${d.slice(1)}-${j}`), 'link'].sort()));
+    const read = await Promise.all(dirs.map((d) => client.readFile(`${d}/${d.slice(1)}-1`, 'utf8')));
+    assert.deepEqual(read, dirs.map((d, i) => d.repeat(100 * (i + 1))));
+    const links = await Promise.all(dirs.map((d) => client.readlink(`${d}/link`)));
+    assert.deepEqual(links, dirs.map((d) => `${d}-target`));
+    const fh = await Promise.all(dirs.map((d) => client.open(`${d}/${d.slice(1)}-2`)));
+    const chunks = await Promise.all(fh.map((h) => h.read(Buffer.alloc(8), 0, 8, 0)));
+    assert.deepEqual(chunks.map((c) => c.buffer.toString()), dirs.map((d) => d.repeat(3).slice(0, 8)));
+    await Promise.all(fh.map((h) => h.close()));
+  }
+});

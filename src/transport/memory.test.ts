@@ -177,6 +177,19 @@ test('deliverAtOnce: frames to the first end are handled inside the second end\'
   d.start({ frame: () => undefined, closed: () => undefined });
   d.send([head, new Uint8Array(16)]);
   assert.deepEqual(seen, [24, 6]);
+  // Joined frames of any size, one after another, each arrive whole, byte for byte.
+  const bytes: string[] = [];
+  const [g, h] = memoryPair({ deliverAtOnce: true });
+  g.start({ frame: (x) => bytes.push(Buffer.from(x).toString('hex')), closed: () => undefined });
+  h.start({ frame: () => undefined, closed: () => undefined });
+  const expected: string[] = [];
+  for (const [seq, len] of [[10, 4096 + 16], [11, 40], [12, 70000], [13, 8192 + 24]] as const) {
+    const frame = makeFrame(seq, len);
+    expected.push(Buffer.from(frame).toString('hex'));
+    assert.equal(h.send([frame.subarray(0, 16), frame.subarray(16, 20), frame.subarray(20)]), true);
+  }
+  assert.equal(bytes.length, 4, 'each handled inside its send');
+  assert.deepEqual(bytes, expected);
   // A throwing handler closes its own end, not the sender's send.
   assert.equal(b.send([makeFrame(5, 16)]), true);
   assert.deepEqual(log.slice(-2), ['a:5', 'a:closed(boom)']);
