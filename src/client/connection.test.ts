@@ -152,6 +152,93 @@ test('answers arriving in any order reach their own callers', { timeout: 10_000 
   void client.close();
 });
 
+test('hundreds of requests in flight, one of them left waiting the whole time, each get their own answer', { timeout: 10_000 }, async () => {
+  // The pending table keeps a ring of slots by unique id: 600 requests wrap it more than twice, and
+  // the first one, never answered until the end, holds a slot that later ids map to.
+  const { server, clientEnd } = fake();
+  const client = track(await attach({ channel: clientEnd }));
+  server.auto = false;
+  server.requests.length = 0; // attach's own requests, answered
+  const conn = client.core.conn;
+  const cred = client.credentials;
+  const call = (nodeid: number) =>
+    conn.call('getattr', nodeid, { arg: { getattrFlags: 0, fh: 0 } }, cred).then((r) => r.attr.size);
+  const first = call(100);
+  const rest = Array.from({ length: 600 }, (_, i) => call(101 + i));
+  const reqs: Request[] = [];
+  for (let i = 0; i < 601; i++) reqs.push(await server.next('getattr'));
+  assert.equal(conn.inFlight, 601);
+  const answer = (r: Request) =>
+    server.reply('getattr', r.header.unique, { attrValid: 0, attr: { ...dirAttr, ino: r.header.nodeid, size: r.header.nodeid * 3 } });
+  for (const r of reqs.slice(1).reverse()) answer(r);
+  assert.deepEqual(await Promise.all(rest), Array.from({ length: 600 }, (_, i) => (101 + i) * 3));
+  assert.equal(conn.inFlight, 1);
+  // Left waiting: a second batch reuses the slots, then the first gets its answer.
+  const more = Array.from({ length: 300 }, (_, i) => call(1000 + i));
+  const reqs2: Request[] = [];
+  for (let i = 0; i < 300; i++) reqs2.push(await server.next('getattr'));
+  answer(reqs[0]!);
+  assert.equal(await first, 300);
+  for (const r of reqs2) answer(r);
+  assert.deepEqual(await Promise.all(more), Array.from({ length: 300 }, (_, i) => (1000 + i) * 3));
+  assert.equal(conn.inFlight, 0);
+  // An answer to one already answered is an answer to a request never sent.
+  answer(reqs[0]!);
+  assert.equal((await conn.closed)?.name, 'ProtocolError');
+});
+
+test('the server going away rejects every one of many pending calls, oldest first', { timeout: 10_000 }, async () => {
+  const { server, clientEnd } = fake();
+  const client = track(await attach({ channel: clientEnd }));
+  server.auto = false;
+  server.requests.length = 0; // attach's own requests, answered
+  const conn = client.core.conn;
+  const order: number[] = [];
+  const calls = Array.from({ length: 400 }, (_, i) =>
+    conn.call('getattr', 10 + i, { arg: { getattrFlags: 0, fh: 0 } }, client.credentials).then(
+      () => assert.fail('answered'),
+      (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'ENOTCONN');
+        order.push(i);
+      },
+    ),
+  );
+  for (let i = 0; i < 400; i++) await server.next('getattr');
+  server.channel.close();
+  await Promise.all(calls);
+  assert.deepEqual(order, Array.from({ length: 400 }, (_, i) => i));
+  assert.equal(conn.inFlight, 0);
+});
+
+test('a request nobody waits for fails without an unhandled rejection, whenever it fails', { timeout: 10_000 }, async () => {
+  const seen: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const { server, clientEnd } = fake();
+    const client = track(await attach({ channel: clientEnd }));
+    server.auto = false;
+    const conn = client.core.conn;
+    const body = { arg: { getattrFlags: 0, fh: 0 } };
+    conn.enqueue('getattr', 5, body, client.credentials); // answered with an error
+    conn.enqueue('getattr', 6, body, client.credentials); // still waiting when the server goes
+    const aborted = new AbortController();
+    aborted.abort();
+    conn.enqueue('getattr', 7, body, client.credentials, { signal: aborted.signal }); // fails before it is sent
+    const r = await server.next('getattr');
+    await server.next('getattr');
+    server.error(r.header.unique, 5);
+    await sleep(20);
+    server.channel.close();
+    await conn.closed;
+    conn.enqueue('getattr', 8, body, client.credentials); // fails at once: the session is over
+    await sleep(50);
+    assert.deepEqual(seen, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('a malformed answer closes the session with a clear error; pending and later calls fail at once', { timeout: 10_000 }, async () => {
   const { server, clientEnd } = fake();
   const client = track(await attach({ channel: clientEnd }));

@@ -98,7 +98,7 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** For getxattr/listxattr: the size asked for (0 = probe). */
   requestedSize?: number;
-  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then a view of it. */
+  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then the number of bytes copied. */
   into?: Uint8Array;
 }
 
@@ -116,7 +116,9 @@ const noop = (): void => undefined;
 /** A request waiting for its answer. Every field is set at construction, so all waiters share one shape. */
 class Waiter {
   resolve: (value: unknown) => void = noop;
-  reject: (error: Error) => void = noop;
+  private rejectFn: (error: Error) => void = noop;
+  /** The answer's promise (resolve and reject settle it). */
+  readonly reply: Promise<unknown>;
   /** For data replies: the most bytes the answer may carry. */
   maxData: number | undefined = undefined;
   /** For read: where the answer's bytes go. */
@@ -125,11 +127,88 @@ class Waiter {
   interrupted = false;
 
   constructor(
+    readonly unique: number,
     readonly op: ReplyingOp,
     readonly nodeid: number,
     readonly cred: Credentials,
     readonly requestedSize: number | undefined,
-  ) {}
+  ) {
+    this.reply = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.rejectFn = reject;
+    });
+  }
+
+  /**
+   * Reject the answer. A caller may wait later (or never): the rejection is
+   * marked handled first, so none is reported as unhandled meanwhile. Done
+   * here rather than with a catch on every request, which would cost a
+   * promise and a microtask per answer.
+   */
+  reject(error: Error): void {
+    this.reply.catch(noop);
+    this.rejectFn(error);
+  }
+}
+
+/**
+ * Requests waiting for an answer, by unique id. Uniques go up by two, so
+ * a ring of slots indexed by the id holds the ones in flight with no hashing
+ * and no allocation per request (a Map that goes from empty to one entry and
+ * back shrinks and regrows its table every time); an id whose slot is taken
+ * by an older request still waiting goes to a Map.
+ */
+class PendingTable {
+  private static readonly SLOTS = 256;
+  private readonly slots: (Waiter | undefined)[] = new Array(PendingTable.SLOTS).fill(undefined);
+  private readonly overflow = new Map<number, Waiter>();
+  size = 0;
+
+  private static slot(unique: number): number {
+    return (unique >>> 1) & (PendingTable.SLOTS - 1);
+  }
+
+  get(unique: number): Waiter | undefined {
+    const w = this.slots[PendingTable.slot(unique)];
+    if (w !== undefined && w.unique === unique) return w;
+    return this.overflow.size > 0 ? this.overflow.get(unique) : undefined;
+  }
+
+  has(unique: number): boolean {
+    return this.get(unique) !== undefined;
+  }
+
+  set(unique: number, waiter: Waiter): void {
+    const i = PendingTable.slot(unique);
+    const w = this.slots[i];
+    if (w === undefined) this.slots[i] = waiter;
+    else if (w.unique === unique) {
+      this.slots[i] = waiter;
+      return;
+    } else {
+      const had = this.overflow.has(unique);
+      this.overflow.set(unique, waiter);
+      if (had) return;
+    }
+    this.size++;
+  }
+
+  delete(unique: number): boolean {
+    const i = PendingTable.slot(unique);
+    const w = this.slots[i];
+    if (w !== undefined && w.unique === unique) this.slots[i] = undefined;
+    else if (!this.overflow.delete(unique)) return false;
+    this.size--;
+    return true;
+  }
+
+  /** The ids waiting, oldest (lowest) first. */
+  keys(): number[] {
+    const out: number[] = [];
+    for (const w of this.slots) if (w !== undefined) out.push(w.unique);
+    for (const u of this.overflow.keys()) out.push(u);
+    return out.sort((a, b) => a - b);
+  }
 }
 
 /** The flags this client can honour, offered at INIT. */
@@ -158,7 +237,7 @@ export type ConnectionState = 'new' | 'init' | 'ready' | 'closing' | 'closed';
 export class Connection {
   readonly channel: Channel;
   private readonly options: ConnectionOptions;
-  private readonly pending = new Map<number, Waiter>();
+  private readonly pending = new PendingTable();
   private nextUnique = 2;
   private codec: CodecOptions = { setxattrExt: false };
   private resolveClosed!: (err: Error | undefined) => void;
@@ -274,16 +353,12 @@ export class Connection {
   private submit<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions, isInit: boolean): Promise<ReplyOf<K>> {
     const unique = this.nextUnique;
     this.nextUnique += 2; // bit 0 is kept for INTERRUPT, as the kernel does
-    const waiter = new Waiter(op, nodeid, cred, options.requestedSize);
-    const reply = new Promise<ReplyOf<K>>((resolve, reject) => {
-      waiter.resolve = resolve as (v: unknown) => void;
-      waiter.reject = reject;
-    });
+    const waiter = new Waiter(unique, op, nodeid, cred, options.requestedSize);
+    const reply = waiter.reply as Promise<ReplyOf<K>>;
     if (op === 'read' || op === 'readdir' || op === 'readdirplus') {
       waiter.maxData = (body as Body<'read'>).arg.size;
       if (options.into && op === 'read') waiter.into = options.into;
     } else if ((op === 'getxattr' || op === 'listxattr') && options.requestedSize) waiter.maxData = options.requestedSize;
-    reply.catch(noop); // a caller may wait later (or never): no unhandled rejection meanwhile
     const down = this.downError(isInit);
     if (down) {
       waiter.reject(down);
@@ -351,7 +426,9 @@ export class Connection {
   /** Hand a frame to the channel; a failure rejects the request `unique` (if given). */
   private transmit(frame: Uint8Array, unique?: number): boolean {
     try {
-      const ok = this.channel.send([frame]);
+      // Frames from encodeRequestOf are cut fresh for this request and never touched again: the channel may keep them.
+      const channel = this.channel;
+      const ok = channel.sendOwned !== undefined ? channel.sendOwned(frame) : channel.send([frame]);
       this.stats.sent++;
       if (ok) return true;
       // The peer is gone; `closed` follows and fails everything pending.
@@ -447,9 +524,10 @@ export class Connection {
     }
     if (w.into) {
       // Straight into the caller's buffer: no copy of our own in between.
+      // Resolved with the count: a number needs no thenable check, and the caller knows its buffer.
       const data = decoded.value as Uint8Array;
       w.into.set(data, 0);
-      w.resolve(w.into.subarray(0, data.byteLength));
+      w.resolve(data.byteLength);
       return;
     }
     w.resolve(ownValue(w.op, decoded.value));
@@ -493,7 +571,7 @@ export class Connection {
     const why = this.error ? `session closed: ${this.error.message}` : 'session closed';
     // Garbage from the server (a malformed reply or frame) is an I/O error; anything else a lost connection.
     const code = this.error?.name === 'ProtocolError' || this.error?.name === 'FramingError' ? 'EIO' : 'ENOTCONN';
-    for (const unique of [...this.pending.keys()]) this.settle(unique)?.reject(errnoError(code, why, this.error));
+    for (const unique of this.pending.keys()) this.settle(unique)?.reject(errnoError(code, why, this.error));
     try {
       this.options.onClose?.(this.error);
     } finally {

@@ -408,11 +408,18 @@ export class Core {
    * pread into `buf`: as many READs of at most max_pages pages as it takes,
    * up to 16 in flight; stops at the first short answer (end of file).
    */
-  async readAt(f: OpenFile, buf: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+  readAt(f: OpenFile, buf: Uint8Array, position: number, ctx: Ctx): Promise<number> {
     const length = buf.byteLength;
-    if (length === 0) return 0;
+    if (length === 0) return Promise.resolve(0);
+    // Not async itself: the one-READ case hands back readOne's promise, without a promise and three microtasks more.
+    if (length <= this.maxRead) return this.readOne(f, buf, position, ctx);
+    return this.readMany(f, buf, position, ctx);
+  }
+
+  /** readAt in several READs, up to 16 in flight. */
+  private async readMany(f: OpenFile, buf: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+    const length = buf.byteLength;
     const max = this.maxRead;
-    if (length <= max) return this.readOne(f, buf, position, ctx);
     const count = Math.ceil(length / max);
     const v = f.vnode;
     const inFlight: { p: Pending<'read'>; off: number; len: number }[] = [];
@@ -456,9 +463,8 @@ export class Core {
     const v = f.vnode;
     const arg = { fh: f.fh, offset: position, size: buf.byteLength, readFlags: 0, lockOwner: 0n, flags: f.flags };
     try {
-      // The answer is copied into buf as it arrives (into): what comes back is a view of buf.
-      const data = (await this.vfs.call('read', v.id, { arg }, ctx, { into: buf })) as Uint8Array;
-      return data.byteLength;
+      // The answer is copied into buf as it arrives (into): what comes back is its length.
+      return (await this.vfs.call('read', v.id, { arg }, ctx, { into: buf })) as unknown as number;
     } finally {
       this.vfs.staleAttr(v, ATTR_ATIME);
     }
@@ -482,12 +488,19 @@ export class Core {
   }
 
   /** pwrite of `data` at `position`: WRITEs of at most max_write bytes, up to 16 in flight. */
-  async writeAt(f: OpenFile, data: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+  writeAt(f: OpenFile, data: Uint8Array, position: number, ctx: Ctx): Promise<number> {
+    const length = data.byteLength;
+    if (length === 0) return Promise.resolve(0);
+    // Not async itself, as readAt.
+    if (length <= this.maxWrite) return this.writeOne(f, data, position, ctx);
+    return this.writeMany(f, data, position, ctx);
+  }
+
+  /** writeAt in several WRITEs, up to 16 in flight. */
+  private async writeMany(f: OpenFile, data: Uint8Array, position: number, ctx: Ctx): Promise<number> {
     const length = data.byteLength;
     const v = f.vnode;
-    if (length === 0) return 0;
     const max = this.maxWrite;
-    if (length <= max) return this.writeOne(f, data, position, ctx);
     const count = Math.ceil(length / max);
     const inFlight: { p: Pending<'write'>; len: number }[] = [];
     let next = 0;
@@ -536,10 +549,13 @@ export class Core {
     if (position !== null && position !== undefined && position >= 0) return this.writeAt(f, data, position, ctx);
     const at = f.position;
     f.position += data.byteLength;
-    const n = await this.writeAt(f, data, at, ctx).catch((err) => {
+    let n: number;
+    try {
+      n = await this.writeAt(f, data, at, ctx);
+    } catch (err) {
       if (f.position === at + data.byteLength) f.position = at;
       throw err;
-    });
+    }
     if (n < data.byteLength && f.position === at + data.byteLength) f.position = at + n;
     return n;
   }

@@ -78,8 +78,10 @@ function checkRead(file: OpenFile): void {
 /** @internal Read to the end of file from the position (filehandle.readFile, and fs.readFile without a handle). */
 export async function readAll(core: Core, file: OpenFile, ctx: Ctx): Promise<Buffer> {
   checkRead(file);
-  // Node's fstat here reads only the size: cached attributes serve while the size in them is good.
-  const attr = await core.vfs.getattr(file.vnode, ctx, { fh: file.fh, want: ATTR_SIZE });
+  // Node's fstat here reads only the size: cached attributes serve while the size in them is good (as getattr's own check, without its promise).
+  const vfs = core.vfs;
+  const v = file.vnode;
+  const attr = vfs.attrValid(v, ATTR_SIZE) ? v.attr : await vfs.getattr(v, ctx, { fh: file.fh, want: ATTR_SIZE });
   const start = file.position;
   if (attr.size > 0) {
     // As Node: a file with a size is read up to that size (or end of file).
@@ -105,6 +107,18 @@ export async function readAll(core: Core, file: OpenFile, ctx: Ctx): Promise<Buf
 /** @internal Write every chunk of data (string, bytes, iterable, async iterable, stream) from the position. */
 export async function writeAll(core: Core, file: OpenFile, data: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
   if (!file.writable) throw errnoError('EBADF');
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) {
+    // One chunk: the loop below without a closure and a promise of its own.
+    let bytes = toBytes(data, encoding);
+    while (bytes.byteLength > 0) {
+      if (ctx.signal?.aborted) throw abortError(ctx.signal);
+      const n = await core.write(file, bytes, null, ctx);
+      if (n === 0) throw errnoError('EIO', 'the server wrote nothing');
+      if (n === bytes.byteLength) return;
+      bytes = bytes.subarray(n);
+    }
+    return;
+  }
   const one = async (chunk: unknown): Promise<void> => {
     let bytes = toBytes(chunk, encoding);
     while (bytes.byteLength > 0) {
@@ -114,7 +128,6 @@ export async function writeAll(core: Core, file: OpenFile, data: unknown, encodi
       bytes = bytes.subarray(n);
     }
   };
-  if (typeof data === 'string' || ArrayBuffer.isView(data)) return one(data);
   if (isAsyncIterable(data)) {
     for await (const chunk of data) await one(chunk);
     return;

@@ -39,9 +39,18 @@ import type { Core, OpenFile } from './core.js';
 import type { Credentials, InitInfo } from './connection.js';
 import { FileHandle, ReadStream, WriteStream, readAll, writeAll, type ReadStreamOptions, type WriteStreamOptions } from './handle.js';
 import { BigIntStats, Dirent, FUSE_SUPER_MAGIC, StatFs, Stats } from './stats.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, S_IFREG, MAY_EXEC, MAY_READ, MAY_WRITE, allowed, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
+import { ATTR_MODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, S_IFREG, MAY_EXEC, MAY_READ, MAY_WRITE, allowed, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
 
 const noop = (): void => undefined;
+
+/** close(2) whose error nobody sees (readFile and writeFile report the read's or write's). */
+async function closeQuietly(core: Core, file: OpenFile, cred: Credentials): Promise<void> {
+  try {
+    await core.closeFile(file, { cred });
+  } catch {
+    // as .catch(noop), without its extra promise
+  }
+}
 
 /** The error is ENAMETOOLONG and the path's last component is longer than NAME_MAX (255 bytes). */
 function lastTooLong(path: string, err: unknown): boolean {
@@ -312,6 +321,57 @@ export class PuffsFs {
     return bigint ? new BigIntStats(attr, this.#core.dev) : new Stats(attr, this.#core.dev);
   }
 
+  /**
+   * #openAt's answer for the common case, decided without its chain of
+   * awaits: a regular file whose every step the caches answer
+   * (Vfs.resolveCached) and whose checks the cached attributes decide (no
+   * O_EXCL, no O_DIRECTORY; with O_CREAT, the directory's mode known so
+   * that may_create_in_sticky needs no GETATTR). Returns the node to OPEN
+   * (its directory in vfs.cachedParent), or undefined when #openAt must
+   * decide: it then gives the answer it gives today, error included.
+   */
+  #openableCached(p: string, flags: number, cred: Credentials): Vnode | undefined {
+    const core = this.#core;
+    if (core.conn.state !== 'ready' || core.isClosing) return undefined; // checkOpen's refusal is #run's to make
+    if (flags & (O_EXCL | O_DIRECTORY)) return undefined;
+    const vfs = core.vfs;
+    const v = vfs.resolveCached(p, cred);
+    if (v === undefined || v.type !== S_IFREG) return undefined;
+    // may_create_in_sticky returns for a regular file once it has read the directory's mode: from the cache here.
+    if (flags & O_CREAT && !vfs.attrValid(vfs.cachedParent, ATTR_MODE)) return undefined;
+    // may_open's permission bits (O_TRUNC asks for write too); root reads and writes anything.
+    if (cred.uid !== 0) {
+      const acc = flags & O_ACCMODE;
+      let mask = acc === O_RDONLY ? MAY_READ : acc === O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
+      if (flags & 0o1000) mask |= MAY_WRITE;
+      if (!vfs.attrValid(v, ATTR_MODE) || !allowed(v.attr, mask, cred)) return undefined;
+    }
+    return v;
+  }
+
+  /** open(2) of `p` for readFile and writeFile: OPEN at once when #openableCached allows, else #openAt under #run. */
+  #openFor(p: string, flags: number, mode: number, signal: AbortSignal | undefined): Promise<OpenFile> {
+    const site = { syscall: 'open', path: p };
+    const v = signal === undefined ? this.#openableCached(p, flags, this.#cred) : undefined;
+    if (v !== undefined) return this.#openPinned(v, this.#core.vfs.cachedParent, flags, site);
+    return this.#run(site, signal, (ctx) => this.#openAt(p, flags, mode, ctx));
+  }
+
+  /** core.open with the node and its directory held, as a walk holds them, until OPEN is answered. */
+  async #openPinned(v: Vnode, parent: Vnode, flags: number, site: Site): Promise<OpenFile> {
+    const vfs = this.#core.vfs;
+    vfs.pin(parent);
+    vfs.pin(v);
+    try {
+      return await this.#core.open(v, flags, { cred: this.#cred, signal: undefined });
+    } catch (err) {
+      throw atSite(err, site);
+    } finally {
+      vfs.unpin(v);
+      vfs.unpin(parent);
+    }
+  }
+
   /** open(2) semantics on a walked path (the kernel's do_filp_open). */
   async #openAt(p: string, flags: number, mode: number, ctx: Ctx): Promise<OpenFile> {
     const excl = (flags & O_CREAT) !== 0 && (flags & O_EXCL) !== 0;
@@ -382,7 +442,7 @@ export class PuffsFs {
     const p = toPath(path);
     const flags = toFlags(o.flag, 'r');
     const signal = o.signal;
-    const file = await this.#run({ syscall: 'open', path: p }, signal, (ctx) => this.#openAt(p, flags, 0o666, ctx));
+    const file = await this.#openFor(p, flags, 0o666, signal);
     // What a FileHandle's readFile then close would do, without making one.
     const core = this.#core;
     let data: Buffer;
@@ -395,7 +455,7 @@ export class PuffsFs {
         throw atSite(err, { syscall: 'read' });
       }
     } finally {
-      await core.closeFile(file, { cred: this.#cred }).catch(noop);
+      await closeQuietly(core, file, this.#cred);
     }
     return encoded(data, o.encoding);
   }
@@ -411,7 +471,7 @@ export class PuffsFs {
     if (typeof data !== 'string' && !ArrayBuffer.isView(data) && (data === null || typeof data !== 'object')) {
       throw argError('ERR_INVALID_ARG_TYPE', `The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ${typeof data}`);
     }
-    const file = await this.#run({ syscall: 'open', path: p }, signal, (ctx) => this.#openAt(p, flags, mode, ctx));
+    const file = await this.#openFor(p, flags, mode, signal);
     // What a FileHandle's writeFile (and sync) then close would do, without making one.
     const core = this.#core;
     try {
@@ -424,7 +484,7 @@ export class PuffsFs {
       }
       if (o.flush) await new FileHandle(core, file, this.#cred).sync();
     } finally {
-      await core.closeFile(file, { cred: this.#cred }).catch(noop);
+      await closeQuietly(core, file, this.#cred);
     }
   }
 

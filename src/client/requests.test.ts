@@ -241,3 +241,73 @@ test('in-process attach (replies handled inside the server\'s send): two clients
   await a.close();
   await b.close();
 });
+
+test('readFile and writeFile of a name the caches answer: OPEN at once, with open(2)\'s checks and errors as the full walk gives them', { timeout: 10_000 }, async () => {
+  // The file system checks nothing (default_permissions): only the client's checks refuse.
+  let failOpen = 0;
+  class FailingOpen extends Tmpfs {
+    override open(ctx: Parameters<Tmpfs['open']>[0], ino: number, flags: number): ReturnType<Tmpfs['open']> {
+      if (ino === failOpen) throw new FsError('EPERM');
+      return super.open(ctx, ino, flags);
+    }
+  }
+  const c = countedWithFeatures(new FailingOpen());
+  const { client } = await pair(c.fs, { attrTimeout: 60, entryTimeout: 60 });
+  await client.writeFile('/private', 'secret', { mode: 0o600 });
+  await client.writeFile('/shared', 'shared');
+  await client.chmod('/shared', 0o666); // past the umask
+  await client.mkdir('/d');
+  const user = client.withCredentials({ uid: 1000, gid: 1000, groups: [] });
+  // Fill the caches: every name and every mode known.
+  await user.stat('/');
+  await user.stat('/private');
+  await user.stat('/shared');
+  await user.stat('/d');
+  c.reset();
+  await assert.rejects(user.readFile('/private'), { code: 'EACCES', syscall: 'open', path: '/private' });
+  await assert.rejects(user.writeFile('/private', 'x'), { code: 'EACCES', syscall: 'open', path: '/private' });
+  await assert.rejects(user.writeFile('/shared', 'x', { flag: 'wx' }), { code: 'EEXIST', syscall: 'open', path: '/shared' });
+  await assert.rejects(client.readFile('/shared', { flag: 0o200000 /* O_DIRECTORY */ }), { code: 'ENOTDIR', syscall: 'open', path: '/shared' });
+  await assert.rejects(client.readFile('/d'), { code: 'EISDIR' });
+  assert.equal(c.count('open'), 0, 'refused before any OPEN');
+  assert.equal(await user.readFile('/shared', 'utf8'), 'shared');
+  await user.writeFile('/shared', 'mine');
+  assert.equal(await client.readFile('/shared', 'utf8'), 'mine');
+  assert.equal(c.count('lookup') + c.count('getattr'), 0, 'answered from the caches');
+  assert.equal(c.count('open'), 3);
+  // The server's refusal of the OPEN is open's error, with the path.
+  failOpen = (await client.stat('/shared')).ino;
+  await assert.rejects(user.readFile('/shared'), { code: 'EPERM', syscall: 'open', path: '/shared' });
+  await assert.rejects(client.writeFile('/shared', 'x'), { code: 'EPERM', syscall: 'open', path: '/shared' });
+  failOpen = 0;
+  // A mode changed behind the cache's back is asked for again, not trusted.
+  await client.chmod('/shared', 0o600);
+  await assert.rejects(user.readFile('/shared'), { code: 'EACCES', syscall: 'open', path: '/shared' });
+  await sleep(5); // RELEASEs are not waited for
+  const vfs = client.core.vfs;
+  assert.equal(vfs.table.get(failOpen || (await client.stat('/shared')).ino)!.pins, 0, 'the file is let go');
+  assert.equal(vfs.root.pins, 0, 'and so is its directory');
+});
+
+test('in process, answers handled at once are the caller\'s own: concurrent listings, reads and links do not share bytes', { timeout: 10_000 }, async () => {
+  // Several answers are delivered (joined in the channel's scratch buffer) before any caller runs again.
+  const client = track(await attach(new Tmpfs()));
+  const dirs = ['/one', '/two', '/three'];
+  for (const [i, d] of dirs.entries()) {
+    await client.mkdir(d);
+    for (let j = 0; j < 3; j++) await client.writeFile(`${d}/${d.slice(1)}-${j}`, d.repeat(100 * (i + 1)));
+    await client.symlink(`${d}-target`, `${d}/link`);
+  }
+  for (let round = 0; round < 3; round++) {
+    const listed = await Promise.all(dirs.map((d) => client.readdir(d)));
+    assert.deepEqual(listed.map((l) => l.sort()), dirs.map((d) => [...[0, 1, 2].map((j) => `${d.slice(1)}-${j}`), 'link'].sort()));
+    const read = await Promise.all(dirs.map((d) => client.readFile(`${d}/${d.slice(1)}-1`, 'utf8')));
+    assert.deepEqual(read, dirs.map((d, i) => d.repeat(100 * (i + 1))));
+    const links = await Promise.all(dirs.map((d) => client.readlink(`${d}/link`)));
+    assert.deepEqual(links, dirs.map((d) => `${d}-target`));
+    const fh = await Promise.all(dirs.map((d) => client.open(`${d}/${d.slice(1)}-2`)));
+    const chunks = await Promise.all(fh.map((h) => h.read(Buffer.alloc(8), 0, 8, 0)));
+    assert.deepEqual(chunks.map((c) => c.buffer.toString()), dirs.map((d) => d.repeat(3).slice(0, 8)));
+    await Promise.all(fh.map((h) => h.close()));
+  }
+});

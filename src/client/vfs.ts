@@ -481,13 +481,42 @@ export class Vfs {
    * gives the same answer for the cases taken here.
    */
   private walkCached(path: string, cred: Credentials): Walk | undefined {
+    const stack: Vnode[] = [];
+    const names: string[] = [];
+    const child = this.cachedSteps(path, cred, stack, names);
+    if (!child) return undefined;
+    for (const v of stack) this.pin(v);
+    this.pin(child);
+    const pinned = [...stack, child];
+    const release = (): void => {
+      for (const v of pinned.splice(0)) this.unpin(v);
+    };
+    return this.walked(stack, stack[stack.length - 1]!, names[names.length - 1]!, child, 'name', false, names, release);
+  }
+
+  /**
+   * The node `path` names when the caches answer every step, as walkCached
+   * takes it, without building a Walk: for open(2) of a cached name, which
+   * needs only the node and its directory (`cachedParent`, set on a hit).
+   * Nothing is pinned; the caller pins what it keeps across a request.
+   */
+  resolveCached(path: string, cred: Credentials): Vnode | undefined {
+    return this.cachedSteps(path, cred, undefined, undefined);
+  }
+
+  /** The directory holding the node the last hit of resolveCached returned. */
+  cachedParent: Vnode = undefined as unknown as Vnode;
+
+  /**
+   * walkCached's steps: the node at the end, or undefined for anything left
+   * to walkSlow. `stack` and `names`, when given, receive the directories
+   * from the root down to the parent and the names walked.
+   */
+  private cachedSteps(path: string, cred: Credentials, stack: Vnode[] | undefined, names: string[] | undefined): Vnode | undefined {
     const len = path.length;
     if (len === 0 || len >= PATH_MAX / 4 || path.charCodeAt(len - 1) === 47 /* '/' */) return undefined;
     const t = now();
-    const root = this.root;
-    const stack: Vnode[] = [root];
-    const names: string[] = [];
-    let cur = root;
+    let cur = this.root;
     let start = path.charCodeAt(0) === 47 ? 1 : 0;
     for (;;) {
       let end = path.indexOf('/', start);
@@ -501,19 +530,13 @@ export class Vfs {
       if (!e || e.node === 0 || !(t < e.expires)) return undefined;
       const child = this.table.get(e.node);
       if (!child || child.isSymlink) return undefined;
+      stack?.push(cur);
+      names?.push(comp);
       if (end === len) {
-        for (const v of stack) this.pin(v);
-        this.pin(child);
-        const pinned = [...stack, child];
-        const release = (): void => {
-          for (const v of pinned.splice(0)) this.unpin(v);
-        };
-        names.push(comp);
-        return this.walked(stack, cur, comp, child, 'name', false, names, release);
+        this.cachedParent = cur;
+        return child;
       }
       if (!child.isDir) return undefined;
-      stack.push(child);
-      names.push(comp);
       cur = child;
       start = end + 1;
     }

@@ -40,6 +40,13 @@ export interface Channel {
    */
   send(parts: readonly Uint8Array[]): boolean;
   /**
+   * send() of one whole frame the caller gives up: it never reads or writes
+   * it again, so a channel that keeps frames (the memory channel queues
+   * them) may keep this one instead of a copy. Channels may leave this out;
+   * callers then use send.
+   */
+  sendOwned?(frame: Uint8Array): boolean;
+  /**
    * Send a frame without ever blocking the caller, for messages the peer may
    * hold up until it hears from us (a FUSE notification written while the
    * kernel waits on a reply). Channels whose send never blocks may leave this

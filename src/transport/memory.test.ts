@@ -177,6 +177,19 @@ test('deliverAtOnce: frames to the first end are handled inside the second end\'
   d.start({ frame: () => undefined, closed: () => undefined });
   d.send([head, new Uint8Array(16)]);
   assert.deepEqual(seen, [24, 6]);
+  // Joined frames of any size, one after another, each arrive whole, byte for byte.
+  const bytes: string[] = [];
+  const [g, h] = memoryPair({ deliverAtOnce: true });
+  g.start({ frame: (x) => bytes.push(Buffer.from(x).toString('hex')), closed: () => undefined });
+  h.start({ frame: () => undefined, closed: () => undefined });
+  const expected: string[] = [];
+  for (const [seq, len] of [[10, 4096 + 16], [11, 40], [12, 70000], [13, 8192 + 24]] as const) {
+    const frame = makeFrame(seq, len);
+    expected.push(Buffer.from(frame).toString('hex'));
+    assert.equal(h.send([frame.subarray(0, 16), frame.subarray(16, 20), frame.subarray(20)]), true);
+  }
+  assert.equal(bytes.length, 4, 'each handled inside its send');
+  assert.deepEqual(bytes, expected);
   // A throwing handler closes its own end, not the sender's send.
   assert.equal(b.send([makeFrame(5, 16)]), true);
   assert.deepEqual(log.slice(-2), ['a:5', 'a:closed(boom)']);
@@ -193,4 +206,32 @@ test('deliverAtOnce: frames to the first end are handled inside the second end\'
   assert.deepEqual(got, [], 'queued');
   await settle();
   assert.deepEqual(got, [16]);
+});
+
+test('sendOwned: the frame given up is delivered as it is, in order with send()\'s frames, checked like them', T, async () => {
+  const [a, b] = memoryPair({ deliverAtOnce: true });
+  const log: string[] = [];
+  const seen: Uint8Array[] = [];
+  a.start(recorder(log, 'a'));
+  b.start(recorder(log, 'b', (f) => seen.push(f)));
+  // a → b is queued (b is not the at-once end): owned and copied frames keep their order.
+  const owned = makeFrame(2, 32);
+  a.send([makeFrame(1, 16)]);
+  assert.equal(a.sendOwned!(owned), true);
+  a.send([makeFrame(3, 16)]);
+  assert.deepEqual(log, [], 'queued, not handled inside the send');
+  await settle();
+  assert.deepEqual(log, ['b:1', 'b:2', 'b:3']);
+  assert.equal(seen[1], owned, 'no copy: the receiver has the frame itself');
+  // b → a: handled at once, as send() would be.
+  assert.equal(b.sendOwned!(makeFrame(4, 16)), true);
+  assert.deepEqual(log.slice(3), ['a:4']);
+  // Checked as send() checks: a wrong length field is refused, and nothing is delivered.
+  const bad = makeFrame(5, 16);
+  new DataView(bad.buffer).setUint32(0, 20, true);
+  assert.throws(() => a.sendOwned!(bad), FramingError);
+  a.close();
+  assert.throws(() => a.sendOwned!(makeFrame(6, 16)), ChannelClosedError);
+  await settle();
+  assert.deepEqual(log.slice(4), ['a:closed', 'b:closed']);
 });

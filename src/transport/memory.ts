@@ -68,10 +68,18 @@ class MemoryChannel implements Channel {
     if (this.#closed) throw new ChannelClosedError();
     const total = checkOutgoingFrame(parts, this.maxFrameSize);
     const peer = this.peer;
-    if (peer.atOnce && parts.length === 1 && peer.#canHandleNow()) {
+    if (peer.atOnce && peer.#canHandleNow()) {
       // The frame is valid only during the handler's call, and the part stays unchanged until send returns: no copy.
-      peer.#handleNow(parts[0]!);
-      return true;
+      if (parts.length === 1) {
+        peer.#handleNow(parts[0]!);
+        return true;
+      }
+      // A gather list (a READ reply lends the file system's pages) is joined in the receiver's scratch
+      // buffer, which no frame outlives: the next at-once frame may overwrite it, as a socket's read buffer.
+      if (total <= FrameSlab.FRAME_MAX) {
+        peer.#handleNow(peer.#joinInScratch(parts, total));
+        return true;
+      }
     }
     // Copy: the receiver owns its frame and the sender may reuse its parts at once.
     const frame = frameBuffer(total);
@@ -83,6 +91,18 @@ class MemoryChannel implements Channel {
     return this.peer.#enqueue(frame);
   }
 
+  sendOwned(frame: Uint8Array): boolean {
+    if (this.#closed) throw new ChannelClosedError();
+    checkOutgoingFrame([frame], this.maxFrameSize);
+    const peer = this.peer;
+    if (peer.atOnce && peer.#canHandleNow()) {
+      peer.#handleNow(frame);
+      return true;
+    }
+    // The sender gave the frame up: the receiver may own it as it is, no copy.
+    return peer.#enqueue(frame);
+  }
+
   close(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -90,6 +110,20 @@ class MemoryChannel implements Channel {
     this.#queue.length = 0; // frames sent to us are dropped, as by a closed socket
     this.peer.#enqueue(PEER_CLOSED);
     if (this.#handler) this.#notify();
+  }
+
+  /** Room for one at-once frame joined from parts (grown to FrameSlab.FRAME_MAX at most). */
+  #scratch = new Uint8Array(0);
+
+  #joinInScratch(parts: readonly Uint8Array[], total: number): Uint8Array {
+    if (this.#scratch.byteLength < total) this.#scratch = new Uint8Array(Math.max(total, 8192));
+    const frame = this.#scratch.subarray(0, total);
+    let offset = 0;
+    for (const part of parts) {
+      frame.set(part, offset);
+      offset += part.byteLength;
+    }
+    return frame;
   }
 
   #canHandleNow(): boolean {
