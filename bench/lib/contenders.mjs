@@ -109,7 +109,7 @@ export async function detectContenders(repo, peers, dist) {
   list.push({
     id: 'puffs',
     label: hasTmpfs ? 'puffs tmpfs' : 'puffs (hello)',
-    lang: 'TypeScript, /dev/fuse via epoll',
+    lang: 'TypeScript, /dev/fuse (hot reader: blocking reads while answers are synchronous, epoll otherwise)',
     available: hasTmpfs || hasHello,
     full: hasTmpfs,
     reason: hasTmpfs
