@@ -132,6 +132,9 @@ export class DeviceChannel implements Channel {
   readonly reader: DeviceReader;
   private readonly fd: number;
   private readonly buffer: Buffer;
+  /** The read buffer's ArrayBuffer and offset, kept: V8 looks a typed array's `.buffer` up out of line. */
+  private readonly readArea: ArrayBufferLike;
+  private readonly readOffset: number;
   private handler?: FrameHandler;
   private socket?: net.Socket;
   private pipe?: PipeHandle;
@@ -146,6 +149,8 @@ export class DeviceChannel implements Channel {
     this.fd = fd;
     this.maxFrameSize = Math.max(options.bufferSize ?? (1 << 20) + 4096, 8192 + 4096);
     this.buffer = Buffer.allocUnsafe(this.maxFrameSize);
+    this.readArea = this.buffer.buffer;
+    this.readOffset = this.buffer.byteOffset;
     const wanted = options.reader ?? 'epoll';
     const usable = wanted === 'hot' && !options.waker ? 'epoll' : wanted;
     this.reader = usable !== 'threadpool' && pipeConstructor() ? usable : 'threadpool';
@@ -171,7 +176,7 @@ export class DeviceChannel implements Channel {
       onread: {
         buffer: this.buffer,
         callback: (n: number, buf: Uint8Array) => {
-          this.deliver(buf.subarray(0, n));
+          this.deliver(this.frameOf(n));
           if (this.waker && !this.isClosed && !this.handler!.busy?.()) this.runHot();
           return !this.isClosed;
         },
@@ -225,7 +230,7 @@ export class DeviceChannel implements Channel {
         }
         const after = performance.now();
         if (n === 0) return this.finish();
-        this.deliver(this.buffer.subarray(0, n));
+        this.deliver(this.frameOf(n));
         if (this.isClosed || this.handler!.busy?.() || after - before > HOT_IDLE_MS) return;
         before = after;
         if (after - start > HOT_BUDGET_MS) {
@@ -254,9 +259,17 @@ export class DeviceChannel implements Channel {
         return this.finish(endCodes.has(err.code ?? '') ? undefined : err);
       }
       if (n === 0) return this.finish();
-      this.deliver(this.buffer.subarray(0, n));
+      this.deliver(this.frameOf(n));
       this.readNext();
     });
+  }
+
+  /**
+   * The first n bytes of the read buffer as a plain Uint8Array: a Buffer's
+   * subarray is a subclass instance, which V8 constructs out of line.
+   */
+  private frameOf(n: number): Uint8Array {
+    return new Uint8Array(this.readArea, this.readOffset, n);
   }
 
   private deliver(frame: Uint8Array): void {
