@@ -267,6 +267,22 @@ open("unlock-marker", "w").close()
 fcntl.lockf(fd, fcntl.LOCK_UN, 10, 0)
 os.waitpid(pid, 0)
 os.close(fd)
+# POSIX: closing any descriptor of the file drops the process's locks on it.
+fd = os.open("f", os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)
+os.close(os.open("f", os.O_RDONLY))
+pid = os.fork()
+if pid == 0:
+    fd2 = os.open("f", os.O_RDWR)
+    try:
+        fcntl.lockf(fd2, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+        sys.stdout.write("lock after closing another descriptor: dropped\n")
+    except OSError as e:
+        sys.stdout.write(f"lock after closing another descriptor: {name(e.errno)}\n")
+    sys.stdout.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+os.close(fd)
 fa = os.open("f", os.O_RDONLY)
 fb = os.open("f", os.O_RDONLY)
 fcntl.flock(fa, fcntl.LOCK_EX)

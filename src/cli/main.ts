@@ -43,6 +43,8 @@ Mount options (-o, comma separated):
   reader=hot|epoll|threadpool  how /dev/fuse is read (default hot: blocking
                          reads while requests keep coming, epoll when idle)
   Other options are passed to the file system (see its list above).
+  POSIX and flock locks are kept by the kernel, as for a kernel file system
+  (the mount is the file system's only session).
 
 Flags:
   -d, --debug            print each request and reply (one line each) on stderr
@@ -63,7 +65,8 @@ function fail(message: string): never {
 /** Split -o options into the generic ones and the file system's own. */
 export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOptions: string[] } {
   // This process only serves, so the hot reader's short hold on the event loop costs nothing.
-  const m: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot' };
+  // The mount is the file system's only session: the kernel keeps locks itself, as for tmpfs.
+  const m: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot', kernelLocks: true };
   const fsOptions: string[] = [];
   const num = (k: string, v: string | undefined): number => {
     const n = Number(v);

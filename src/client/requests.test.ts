@@ -13,10 +13,15 @@ import { counted, pair, sleep, track } from './fixtures/testing.js';
 import { attach } from './attach.js';
 
 /** counted() with the wrapped file system's features (counted() leaves them out). */
-function countedWithFeatures(inner: Tmpfs) {
+function countedWithFeatures(inner: Tmpfs, features: FileSystem['features'] = inner.features) {
   const c = counted(inner);
-  (c.fs as { features?: FileSystem['features'] }).features = inner.features;
+  (c.fs as { features?: FileSystem['features'] }).features = features;
   return c;
+}
+
+/** As countedWithFeatures, for a test that gives the file system a flush of its own (one that does more than release locks). */
+function countedWithOwnFlush(inner: Tmpfs) {
+  return countedWithFeatures(inner, { ...inner.features, flushOnlyReleasesLocks: false });
 }
 
 const ctx = { uid: 0, gid: 0, pid: 1, umask: 0, unique: 0, signal: new AbortController().signal, groups: () => [] };
@@ -161,7 +166,7 @@ test('close() does not wait for RELEASE, which still reaches the server; detach 
 });
 
 test('a FLUSH answered ENOSYS is not sent again (no_flush), and close succeeds', { timeout: 10_000 }, async () => {
-  const c = countedWithFeatures(new Tmpfs());
+  const c = countedWithOwnFlush(new Tmpfs());
   let flushes = 0;
   c.fs.flush = () => {
     flushes++;
@@ -177,8 +182,23 @@ test('a FLUSH answered ENOSYS is not sent again (no_flush), and close succeeds',
   assert.equal(c.count('release'), 3);
 });
 
-test('a FLUSH error is close()\'s error; the file is released all the same', { timeout: 10_000 }, async () => {
+test('tmpfs\'s flush only releases locks and this client takes none: FLUSH is refused once and never reaches tmpfs; readFile and writeFile cost three round trips', { timeout: 10_000 }, async () => {
   const c = countedWithFeatures(new Tmpfs());
+  const { client } = await pair(c.fs, { attrTimeout: 60, entryTimeout: 60 });
+  await client.writeFile('/f', 'one');
+  await client.writeFile('/f', 'two');
+  await sleep(5);
+  c.reset();
+  assert.equal(await client.readFile('/f', 'utf8'), 'two');
+  await client.writeFile('/f', 'three');
+  await sleep(5);
+  // OPEN, READ or WRITE, RELEASE each, and nothing else.
+  assert.deepEqual([...c.calls].sort(), [['open', 2], ['read', 1], ['release', 2], ['write', 1]]);
+  assert.equal(await client.readFile('/f', 'utf8'), 'three');
+});
+
+test('a FLUSH error is close()\'s error; the file is released all the same', { timeout: 10_000 }, async () => {
+  const c = countedWithOwnFlush(new Tmpfs());
   let fail = false;
   let flushes = 0;
   const flush = c.fs.flush!;

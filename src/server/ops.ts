@@ -60,6 +60,15 @@ export interface FsFeatures {
    * offer it (the in-process client).
    */
   noOpendir?: boolean;
+  /**
+   * flush() does nothing but release the lock owner's POSIX locks. Where no
+   * lock can be held through the file system for a session (setlk not
+   * agreed with that peer: the kernel keeps locks itself, or the peer takes
+   * none), the session then answers FLUSH with ENOSYS, and the kernel (as
+   * the in-process client) stops sending it: every close(2) saves a round
+   * trip. A file system without flush() is treated so anyway.
+   */
+  flushOnlyReleasesLocks?: boolean;
 }
 
 export interface FileSystem {
@@ -166,7 +175,12 @@ export interface FileSystem {
    * 4 = clear suid/sgid (the caller lacks CAP_FSETID). Default: ENOSYS.
    */
   write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): MaybePromise<number>;
-  /** Called on each close(2) of a descriptor. Default: success. */
+  /**
+   * Called on each close(2) of a descriptor; release `lockOwner`'s POSIX locks
+   * on the file here if setlk is offered. Default: none, and the session
+   * answers FLUSH with ENOSYS (as libfuse), after which the kernel stops
+   * sending it — unless setlk is agreed, when the default succeeds.
+   */
   flush?(ctx: RequestContext, ino: number, fh: number, lockOwner: bigint): MaybePromise<void>;
   /** The last descriptor of an open file is gone. Default: success. */
   release?(ctx: RequestContext, ino: number, fh: number, flags: number): MaybePromise<void>;

@@ -63,6 +63,16 @@ export interface SessionOptions {
   /** The file system clears suid/sgid itself on write, chown and truncate (FUSE_HANDLE_KILLPRIV_V2). */
   handleKillpriv?: boolean;
   /**
+   * Let the kernel keep POSIX and flock locks itself even though the file
+   * system offers setlk (FUSE_POSIX_LOCKS is not agreed). Right when this
+   * mount is the file system's only session, as in the CLI: the kernel's
+   * own lock code then serves, exactly as for a kernel file system, and a
+   * file system with `features.flushOnlyReleasesLocks` gets no FLUSH. Locks
+   * taken through this mount are not seen by other sessions of the same
+   * file system. Default false.
+   */
+  kernelLocks?: boolean;
+  /**
    * Track every answered request so that a second reply to one is caught: it
    * is not sent, and lands in `session.bugs` (for tests; costs a set lookup
    * per reply).
@@ -90,6 +100,9 @@ export class DoubleReplyError extends Error {
     this.name = 'DoubleReplyError';
   }
 }
+
+/** FLUSH refused for good: ENOSYS. */
+const NO_FLUSH = new ErrnoReply(38);
 
 export class Session {
   readonly fs: FileSystem;
@@ -134,6 +147,7 @@ export class Session {
       cacheSymlinks: options.cacheSymlinks ?? false,
       readdirplus: options.readdirplus ?? 'auto',
       handleKillpriv: options.handleKillpriv ?? false,
+      kernelLocks: options.kernelLocks ?? false,
       strictReplies: options.strictReplies ?? false,
       closeOnBadFrame: options.closeOnBadFrame ?? false,
       groupSource: options.groupSource,
@@ -403,7 +417,7 @@ export class Session {
       InitFlag.HAS_IOCTL_DIR |
       InitFlag.SETXATTR_EXT |
       InitFlag.INIT_EXT;
-    if (p.has('setlk')) want |= InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS;
+    if (p.has('setlk') && !this.options.kernelLocks) want |= InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS;
     if (this.fs.features?.atomicOTrunc) want |= InitFlag.ATOMIC_O_TRUNC;
     if (this.fs.features?.noOpendir) want |= InitFlag.NO_OPENDIR_SUPPORT;
     if (p.has('readdir') && this.options.readdirplus !== 'off') {
@@ -415,6 +429,13 @@ export class Session {
     if (this.options.handleKillpriv) want |= InitFlag.HANDLE_KILLPRIV_V2;
     const agreed = offered & want;
     this.codec = { setxattrExt: (agreed & InitFlag.SETXATTR_EXT) !== 0n };
+    // A FLUSH that can have nothing to do is refused once, and the peer stops
+    // sending it (the kernel's no_flush): no lock can be held through us, and
+    // the file system's flush, if any, only releases locks.
+    const locksHere = (agreed & (InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS)) !== 0n;
+    if (!locksHere && (!p.has('flush') || this.fs.features?.flushOnlyReleasesLocks === true)) {
+      this.handlerByCode[ops.flush.opcode] = () => NO_FLUSH;
+    }
 
     const pageSize = 4096;
     const maxWrite = Math.max(4096, Math.min(this.options.maxWrite, this.channel.maxFrameSize - 4096));

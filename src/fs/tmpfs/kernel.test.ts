@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { mountPoint, removeMountPoint, run, startServer, sweepMounts, waitFor, isMounted, type ServerProcess } from '../../testing/mounts.js';
 import { mount } from '../../server/mount.js';
 import { Tmpfs } from './index.js';
+import { counted } from '../../client/fixtures/testing.js';
+import type { FileSystem } from '../../server/ops.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test-fixtures');
 const haveFuse = existsSync('/dev/fuse') && process.getuid?.() === 0;
@@ -134,6 +136,73 @@ test('two mounts of one tmpfs stay coherent despite long cache timeouts', { skip
     await run('sh', ['-c', `rm ${one}/missing && mv ${one}/f ${one}/g`]);
     assert.equal((await run('ls', [two])).stdout, 'd\ng\n');
     assert.equal((await run('cat', [`${two}/g`])).stdout, 'second-longer\n');
+  } finally {
+    await a.unmount().catch(() => undefined);
+    await b.unmount().catch(() => undefined);
+    await removeMountPoint(one);
+    await removeMountPoint(two);
+  }
+});
+
+/** A Python step: lock bytes 0-9 of FILE through one descriptor, close another, report whether a second process can lock them. */
+const LOCK_THEN_CLOSE_OTHER = `
+import fcntl, os, sys
+f, other = sys.argv[1], sys.argv[2]
+fd = os.open(f, os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)
+def probe(path):
+    pid = os.fork()
+    if pid == 0:
+        g = os.open(path, os.O_RDWR)
+        try:
+            fcntl.lockf(g, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+            os._exit(0)
+        except OSError:
+            os._exit(1)
+    return "free" if os.waitpid(pid, 0)[1] == 0 else "held"
+before = probe(other)
+os.close(os.open(f, os.O_RDONLY))
+print(before, probe(other))
+`;
+
+/** counted(), keeping the file system's features. */
+function countedTmpfs(inner: Tmpfs) {
+  const c = counted(inner);
+  (c.fs as { features?: FileSystem['features'] }).features = inner.features;
+  return c;
+}
+
+test('kernelLocks (the CLI\'s setting): the kernel keeps locks, close drops them, and neither SETLK nor FLUSH reaches tmpfs', { skip }, async () => {
+  const c = countedTmpfs(new Tmpfs({ size: 16 * 2 ** 20 }));
+  const dir = await mountPoint();
+  const m = await mount(c.fs, dir, { defaultPermissions: true, kernelLocks: true });
+  try {
+    assert.equal((await run('sh', ['-c', `echo data > ${dir}/f`])).code, 0);
+    const r = await run('python3', ['-c', LOCK_THEN_CLOSE_OTHER, `${dir}/f`, `${dir}/f`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'held free', 'the lock conflicts, and closing another descriptor drops it');
+    for (let i = 0; i < 5; i++) assert.equal((await run('cat', [`${dir}/f`])).code, 0);
+    assert.equal(c.count('setlk') + c.count('getlk'), 0, 'locks stayed in the kernel');
+    assert.equal(c.count('flush'), 0, 'FLUSH was refused once (ENOSYS) and not sent again');
+    assert.ok(c.count('release') >= 7, 'the opens were all released');
+  } finally {
+    await m.unmount().catch(() => undefined);
+    await removeMountPoint(dir);
+  }
+});
+
+test('by default (library mount) locks are tmpfs\'s: seen across two mounts of one tmpfs, and dropped on close through FLUSH', { skip }, async () => {
+  const c = countedTmpfs(new Tmpfs({ size: 16 * 2 ** 20 }));
+  const one = await mountPoint();
+  const two = await mountPoint();
+  const a = await mount(c.fs, one, { defaultPermissions: true });
+  const b = await mount(c.fs, two, { defaultPermissions: true });
+  try {
+    assert.equal((await run('sh', ['-c', `echo data > ${one}/f`])).code, 0);
+    const r = await run('python3', ['-c', LOCK_THEN_CLOSE_OTHER, `${one}/f`, `${two}/f`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'held free', 'a lock through one mount conflicts through the other, and close drops it');
+    assert.ok(c.count('setlk') > 0 && c.count('flush') > 0);
   } finally {
     await a.unmount().catch(() => undefined);
     await b.unmount().catch(() => undefined);

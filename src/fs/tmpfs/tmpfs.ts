@@ -240,7 +240,7 @@ export class Tmpfs implements FileSystem {
     this.maxInodes = o.maxInodes;
     this.freeIspace = o.maxInodes * BOGO_INODE_SIZE;
     this.check = o.checkPermissions;
-    this.features = { atomicOTrunc: true, noOpendir: !o.checkPermissions };
+    this.features = { atomicOTrunc: true, noOpendir: !o.checkPermissions, flushOnlyReleasesLocks: true };
     // The root is charged like any inode (df -i shows it used), but never refused.
     if (this.maxInodes) this.freeIspace = Math.max(0, this.freeIspace - BOGO_INODE_SIZE);
     this.root = new DirInode(ROOT_ID, S_IFDIR | o.mode, o.uid, o.gid, now(), null);
