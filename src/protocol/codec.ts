@@ -126,11 +126,31 @@ function viewOf(bytes: Uint8Array): DataView {
 
 const slab = new FrameSlab();
 
-/** Room for an outgoing frame, not zeroed: callers write every byte. One slab for requests and replies keeps viewOf's cache to one buffer. */
-function frameAlloc(size: number): Buffer {
-  if (size > FrameSlab.FRAME_MAX) return Buffer.allocUnsafe(size);
-  const at = slab.take(size);
-  return Buffer.from(slab.buffer, at, size);
+/**
+ * Where the last outgoing frame was cut: the view to write it through (the
+ * slab's own, kept, so no view is made and no typed array's `.buffer` looked
+ * up per frame: V8 does that lookup out of line) and the frame's offset in it.
+ * Valid until the next cut.
+ */
+let cutView: DataView = slab.view;
+let cutAt = 0;
+
+/**
+ * Room for an outgoing frame of `size` bytes, not zeroed (callers write every
+ * byte), from the slab shared by requests and replies, or a buffer of its
+ * own when large. A Buffer where the caller writes strings into it (requests),
+ * else a plain Uint8Array: Buffer.from's checks cost more than a reply header.
+ */
+function cutFrame(size: number, asBuffer: boolean): Uint8Array {
+  if (size > FrameSlab.FRAME_MAX) {
+    const b = Buffer.allocUnsafe(size);
+    cutView = new DataView(b.buffer, b.byteOffset, size);
+    cutAt = 0;
+    return b;
+  }
+  cutAt = slab.take(size);
+  cutView = slab.view;
+  return asBuffer ? Buffer.from(slab.buffer, cutAt, size) : new Uint8Array(slab.buffer, cutAt, size);
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -342,9 +362,9 @@ export function encodeRequestOf<K extends OpName>(
   const extSize = groups ? groupsExtSize(groups.length) : 0;
   const len = L.inHeader.size + requestBodySize(op, spec, r, options) + extSize;
   // Not zeroed: every byte is written below, padding included.
-  const frame = frameAlloc(len);
-  const view = viewOf(frame);
-  const base = frame.byteOffset;
+  const frame = cutFrame(len, true) as Buffer;
+  const view = cutView;
+  const base = cutAt;
   L.inHeader.encode(view, base, header);
   view.setUint32(base + IN_LEN, len, true);
   view.setUint32(base + IN_OPCODE, spec.opcode, true);
@@ -383,39 +403,18 @@ export function encodeRequestOf<K extends OpName>(
   return frame;
 }
 
-/**
- * A reply frame of `extra` body bytes after the header, cut from the slab,
- * with its header written: the caller writes the body at `replyAt + 16`
- * through `replyView` (the slab's view: no view per frame, and no typed
- * array's `.buffer` lookup, which V8 does out of line).
- */
+/** A reply frame of `extra` body bytes with its header written; the caller writes the body through cutView at cutAt + 16. */
 function headerOnly(unique: number, error: number, extra: number): Uint8Array {
   const size = L.outHeader.size + extra;
-  let b: Uint8Array;
-  let view: DataView;
-  let at: number;
-  if (size > FrameSlab.FRAME_MAX) {
-    b = new Uint8Array(size);
-    view = new DataView(b.buffer);
-    at = 0;
-  } else {
-    at = slab.take(size);
-    view = slab.view;
-    // A plain Uint8Array: Buffer.from's checks cost more than the header.
-    b = new Uint8Array(slab.buffer, at, size);
-  }
+  const b = cutFrame(size, false);
+  const view = cutView;
+  const at = cutAt;
   view.setUint32(at, size, true);
   view.setInt32(at + 4, error, true);
   view.setUint32(at + 8, unique >>> 0, true);
   view.setUint32(at + 12, (unique / 2 ** 32) >>> 0, true);
-  replyView = view;
-  replyAt = at;
   return b;
 }
-
-/** Where headerOnly put its frame (valid until the next call). */
-let replyView: DataView = slab.view;
-let replyAt = 0;
 
 /** An error reply: `errno` positive (ENOENT = 2); sent on the wire negated. */
 export function encodeError(unique: number, errno: number): Uint8Array {
@@ -446,7 +445,7 @@ export function encodeReplyOf<K extends ReplyingOp>(spec: OpSpec, op: K, unique:
   const layout = spec.reply;
   if (typeof layout === 'object') {
     const b = headerOnly(unique, 0, layout.size);
-    layout.encode(replyView, replyAt + L.outHeader.size, value as never);
+    layout.encode(cutView, cutAt + L.outHeader.size, value as never);
     return [b];
   }
   switch (layout) {
@@ -456,14 +455,14 @@ export function encodeReplyOf<K extends ReplyingOp>(spec: OpSpec, op: K, unique:
       const parts = value instanceof Uint8Array ? [value] : (value as readonly Uint8Array[]);
       const n = totalLength(parts);
       const h = headerOnly(unique, 0, 0);
-      replyView.setUint32(replyAt, L.outHeader.size + n, true);
+      cutView.setUint32(cutAt, L.outHeader.size + n, true);
       return parts.length === 1 ? [h, parts[0]!] : [h, ...parts];
     }
     case 'create': {
       const v = value as ReplyValueFor<'create'>;
       const b = headerOnly(unique, 0, L.entryOut.size + L.openOut.size);
-      const view = replyView;
-      const at = replyAt;
+      const view = cutView;
+      const at = cutAt;
       L.entryOut.encode(view, at + L.outHeader.size, v.entry);
       L.openOut.encode(view, at + L.outHeader.size + L.entryOut.size, v.open);
       return [b];
@@ -471,19 +470,19 @@ export function encodeReplyOf<K extends ReplyingOp>(spec: OpSpec, op: K, unique:
     case 'xattr': {
       if (value instanceof Uint8Array) {
         const h = headerOnly(unique, 0, 0);
-        replyView.setUint32(replyAt, L.outHeader.size + value.byteLength, true);
+        cutView.setUint32(cutAt, L.outHeader.size + value.byteLength, true);
         return [h, value];
       }
       const b = headerOnly(unique, 0, L.getxattrOut.size);
-      L.getxattrOut.encode(replyView, replyAt + L.outHeader.size, value as { size: number });
+      L.getxattrOut.encode(cutView, cutAt + L.outHeader.size, value as { size: number });
       return [b];
     }
     case 'ioctl': {
       const v = value as ReplyValueFor<'ioctl'>;
       const n = v.data?.byteLength ?? 0;
       const b = headerOnly(unique, 0, L.ioctlOut.size);
-      const view = replyView;
-      const at = replyAt;
+      const view = cutView;
+      const at = cutAt;
       view.setUint32(at, L.outHeader.size + L.ioctlOut.size + n, true);
       L.ioctlOut.encode(view, at + L.outHeader.size, v.out);
       return v.data ? [b, v.data] : [b];
@@ -576,8 +575,8 @@ export function encodeNotification(n: Notification): Uint8Array[] {
   const itemBytes = spec.items ? items.length * spec.items.size : 0;
   const data = spec.data ? (r.data as Uint8Array) : undefined;
   const head = headerOnly(0, spec.code, argSize + nameBytes + itemBytes);
-  const view = replyView;
-  const base = replyAt;
+  const view = cutView;
+  const base = cutAt;
   view.setUint32(base, head.byteLength + (data?.byteLength ?? 0), true);
   let pos = L.outHeader.size;
   if (spec.arg) {

@@ -388,15 +388,11 @@ export function bridge(ops: OpVector, opts: BridgeOptions): Bridge {
           if (!packer.push(e.ino, e.offset, type, e.name)) break;
           continue;
         }
-        let ok: boolean;
-        if (en.entryTimeout === undefined && en.attrTimeout === undefined) {
-          ok = packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, ev, evn, av, avn, en.attr);
-        } else {
-          const [ev2, evn2] = split(en.entryTimeout ?? opts.entryTimeout);
-          const [av2, avn2] = split(en.attrTimeout ?? opts.attrTimeout);
-          ok = packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, ev2, evn2, av2, avn2, en.attr);
-        }
-        if (!ok) break;
+        // The mount's timeouts, split once above, unless the entry brings its own.
+        let eSec = ev, eNsec = evn, aSec = av, aNsec = avn;
+        if (en.entryTimeout !== undefined) [eSec, eNsec] = split(en.entryTimeout);
+        if (en.attrTimeout !== undefined) [aSec, aNsec] = split(en.attrTimeout);
+        if (!packer.pushPlus(e.ino, e.offset, type, e.name, en.ino, en.generation ?? 0, eSec, eNsec, aSec, aNsec, en.attr)) break;
         inos.push(en.ino);
       }
       return new WithLookups(packer.finish(), inos);

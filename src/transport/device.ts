@@ -12,7 +12,7 @@
  * - 'hot': epoll while idle, and while requests keep coming the JS thread
  *   takes the next one with a blocking read(2) right after answering the
  *   last, which saves the epoll_wait and the trip through the event loop
- *   (about 1 µs of the server's 6.7 per request here). It leaves that loop
+ *   (about 1 µs per request here). It leaves that loop
  *   when a handler goes asynchronous, when a read waited long (traffic
  *   paused), and at least every few milliseconds, so timers and callbacks
  *   still run. A read that would block with nothing coming is ended by a
@@ -30,7 +30,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as util from 'node:util';
+import { codeOf } from '../errors.js';
 // The global \`performance\` is a lazy getter in Node: a call per use.
 import { performance } from 'node:perf_hooks';
 import { ChannelClosedError, type Channel, type FrameHandler } from './channel.js';
@@ -111,14 +111,6 @@ function pipeConstructor(): { Pipe: PipeConstructor; SOCKET: number } | undefine
     return { Pipe: binding.Pipe, SOCKET: binding.constants.SOCKET };
   } catch {
     return undefined;
-  }
-}
-
-function uvName(err: number): string {
-  try {
-    return util.getSystemErrorName(err);
-  } catch {
-    return `E${-err}`;
   }
 }
 
@@ -294,7 +286,8 @@ export class DeviceChannel implements Channel {
         return true;
       }
       if (err === UV_ENOENT) return false;
-      const e = Object.assign(new Error(`write to /dev/fuse failed: ${uvName(err)}`), { code: uvName(err), errno: err, syscall: 'writev' });
+      const code = codeOf(err);
+      const e = Object.assign(new Error(`write to /dev/fuse failed: ${code}`), { code, errno: err, syscall: 'writev' });
       if (endCodes.has(e.code)) {
         this.finish();
         return false;

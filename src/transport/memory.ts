@@ -31,6 +31,16 @@ function frameBuffer(size: number): Uint8Array {
   return new Uint8Array(slab.buffer, at, size);
 }
 
+/** `parts` one after another in `frame` (which holds exactly their total). */
+function joinInto(frame: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+  let offset = 0;
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.byteLength;
+  }
+  return frame;
+}
+
 const resolved = Promise.resolve();
 
 /** Queue marker: the peer closed; everything queued before it is still delivered. */
@@ -82,13 +92,7 @@ class MemoryChannel implements Channel {
       }
     }
     // Copy: the receiver owns its frame and the sender may reuse its parts at once.
-    const frame = frameBuffer(total);
-    let offset = 0;
-    for (const part of parts) {
-      frame.set(part, offset);
-      offset += part.byteLength;
-    }
-    return this.peer.#enqueue(frame);
+    return this.peer.#enqueue(joinInto(frameBuffer(total), parts));
   }
 
   sendOwned(frame: Uint8Array): boolean {
@@ -117,13 +121,7 @@ class MemoryChannel implements Channel {
 
   #joinInScratch(parts: readonly Uint8Array[], total: number): Uint8Array {
     if (this.#scratch.byteLength < total) this.#scratch = new Uint8Array(Math.max(total, 8192));
-    const frame = this.#scratch.subarray(0, total);
-    let offset = 0;
-    for (const part of parts) {
-      frame.set(part, offset);
-      offset += part.byteLength;
-    }
-    return frame;
+    return joinInto(this.#scratch.subarray(0, total), parts);
   }
 
   #canHandleNow(): boolean {
