@@ -15,6 +15,7 @@ import type { FileSystem } from './ops.js';
 import { fsError } from '../errors.js';
 import { decodeNotification } from '../protocol/index.js';
 import { ROOT_ID, type Attr, type Entry } from './types.js';
+import { InitFlag } from '../protocol/constants.js';
 
 const t0 = { sec: 1, nsec: 2 };
 const fileAttr = (ino: number): Attr => ({
@@ -107,6 +108,23 @@ test('INIT agrees on the lower minor version, and refuses one older than 7.31', 
     assert.equal(r.error, 71);
     await closed;
   }
+});
+
+test('readdirplus is offered unless nothing is cached: with entry and attr timeouts 0 it would only be stale on arrival', async () => {
+  const fs: FileSystem = { readdir: () => [] };
+  const offers = async (options: SessionOptions) => {
+    const { kernel, session } = setup(fs, options);
+    const init = await kernel.init();
+    session.close();
+    const flags = BigInt(init.value!.flags) | (BigInt(init.value!.flags2) << 32n);
+    return { plus: (flags & InitFlag.DO_READDIRPLUS) !== 0n, auto: (flags & InitFlag.READDIRPLUS_AUTO) !== 0n };
+  };
+  assert.deepEqual(await offers({}), { plus: true, auto: true });
+  assert.deepEqual(await offers({ entryTimeout: 0, attrTimeout: 0 }), { plus: false, auto: false });
+  // One cache is enough for the attributes to be worth sending.
+  assert.deepEqual(await offers({ entryTimeout: 0, attrTimeout: 1 }), { plus: true, auto: true });
+  assert.deepEqual(await offers({ entryTimeout: 0, attrTimeout: 0, readdirplus: 'always' }), { plus: true, auto: false });
+  assert.deepEqual(await offers({ readdirplus: 'off' }), { plus: false, auto: false });
 });
 
 test('unknown opcodes get ENOSYS with their unique; the session goes on', async () => {

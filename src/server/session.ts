@@ -58,7 +58,10 @@ export interface SessionOptions {
   writebackCache?: boolean;
   /** Let the kernel cache symlink targets. */
   cacheSymlinks?: boolean;
-  /** Offer readdirplus: 'auto' lets the kernel choose (default), 'always', or 'off'. */
+  /**
+   * Offer readdirplus: 'auto' lets the kernel choose (default; not offered
+   * when entryTimeout and attrTimeout are both 0), 'always', or 'off'.
+   */
   readdirplus?: 'auto' | 'always' | 'off';
   /** The file system clears suid/sgid itself on write, chown and truncate (FUSE_HANDLE_KILLPRIV_V2). */
   handleKillpriv?: boolean;
@@ -420,7 +423,12 @@ export class Session {
     if (p.has('setlk') && !this.options.kernelLocks) want |= InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS;
     if (this.fs.features?.atomicOTrunc) want |= InitFlag.ATOMIC_O_TRUNC;
     if (this.fs.features?.noOpendir) want |= InitFlag.NO_OPENDIR_SUPPORT;
-    if (p.has('readdir') && this.options.readdirplus !== 'off') {
+    // With nothing cached (entry and attr timeouts 0) what readdirplus sends is
+    // stale on arrival: the kernel looks each name up again anyway, and
+    // listings would cost about five times the requests. 'auto' then lists plainly.
+    const cachesNothing = this.options.entryTimeout === 0 && this.options.attrTimeout === 0;
+    const plus = this.options.readdirplus === 'always' || (this.options.readdirplus === 'auto' && !cachesNothing);
+    if (p.has('readdir') && plus) {
       want |= InitFlag.DO_READDIRPLUS;
       if (this.options.readdirplus === 'auto') want |= InitFlag.READDIRPLUS_AUTO;
     }
