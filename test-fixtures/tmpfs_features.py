@@ -217,6 +217,51 @@ if pid == 0:
         sys.stdout.flush()
         os._exit(0)
 os.waitpid(pid, 0)
+
+
+def drop_fsetid():
+    """Drop CAP_FSETID from this process's effective and permitted sets (capset)."""
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    h = Header(0x20080522, 0)
+    d = (Data * 2)()
+    if libc.capget(ctypes.byref(h), d) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    CAP_FSETID = 4
+    d[0].effective &= ~(1 << CAP_FSETID)
+    d[0].permitted &= ~(1 << CAP_FSETID)
+    if libc.capset(ctypes.byref(h), d) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+# Who clears set-id bits on a write: buffered (read-write) and write-only
+# opens, by root, by root without CAP_FSETID, and by another user.
+for who in ("root", "root without CAP_FSETID", "uid 1000"):
+    for how, flags in (("read-write", os.O_RDWR), ("write-only", os.O_WRONLY)):
+        f = f"setid-{who.replace(' ', '-')}-{how}"
+        open(f, "w").close()
+        os.chmod(f, 0o6777)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if who == "root without CAP_FSETID":
+                    drop_fsetid()
+                elif who == "uid 1000":
+                    os.setgroups([])
+                    os.setgid(1000)
+                    os.setuid(1000)
+                fd = os.open(f, flags)
+                os.write(fd, b"x" * 5000)
+                os.pwrite(fd, b"y", 1)
+                os.close(fd)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        t(f"write by {who}, {how}", lambda: oct(os.stat(f).st_mode))
 open("own", "w").close()
 os.chmod("own", 0o6755)
 os.chown("own", 1000, 1000)

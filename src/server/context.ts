@@ -31,8 +31,13 @@ export class Context implements RequestContext {
     readonly unique: number,
     givenGroups: readonly number[] | undefined,
     private readonly groupSource: ((pid: number) => readonly number[]) | undefined,
+    private readonly onAttrsChanged: ((ino: number) => void) | undefined,
   ) {
     this.groupList = givenGroups;
+  }
+
+  attrsChanged(ino: number): void {
+    this.onAttrsChanged?.(ino);
   }
 
   get signal(): AbortSignal {

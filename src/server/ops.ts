@@ -69,6 +69,15 @@ export interface FsFeatures {
    * trip. A file system without flush() is treated so anyway.
    */
   flushOnlyReleasesLocks?: boolean;
+  /**
+   * The file system clears set-user-ID and set-group-ID itself, and drops
+   * `security.capability`, on write, truncate and chown, as the kernel's
+   * file_remove_privs() would (for a write: when `flags` has 4, or as its
+   * own rule says). The session then offers FUSE_HANDLE_KILLPRIV_V2, and the
+   * kernel stops asking for `security.capability` (a GETXATTR) before every
+   * buffered write. Same as the session option `handleKillpriv`.
+   */
+  killsPrivs?: boolean;
 }
 
 export interface FileSystem {
@@ -171,8 +180,9 @@ export interface FileSystem {
   read?(ctx: RequestContext, ino: number, fh: number, offset: number, size: number): MaybePromise<Uint8Array | readonly Uint8Array[]>;
   /**
    * pwrite: `data` is the file system's to keep. Return the bytes written.
-   * `flags` are FUSE write flags: 1 = from the page cache (writeback),
-   * 4 = clear suid/sgid (the caller lacks CAP_FSETID). Default: ENOSYS.
+   * `flags` are FUSE write flags: WRITE_CACHE (from the page cache,
+   * writeback) and WRITE_KILL_PRIVS (clear suid/sgid: the caller lacks
+   * CAP_FSETID; sent only under FsFeatures.killsPrivs). Default: ENOSYS.
    */
   write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): MaybePromise<number>;
   /**

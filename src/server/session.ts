@@ -63,7 +63,10 @@ export interface SessionOptions {
    * when entryTimeout and attrTimeout are both 0), 'always', or 'off'.
    */
   readdirplus?: 'auto' | 'always' | 'off';
-  /** The file system clears suid/sgid itself on write, chown and truncate (FUSE_HANDLE_KILLPRIV_V2). */
+  /**
+   * The file system clears suid/sgid itself on write, chown and truncate
+   * (FUSE_HANDLE_KILLPRIV_V2). Default: the file system's `features.killsPrivs`.
+   */
   handleKillpriv?: boolean;
   /**
    * Let the kernel keep POSIX and flock locks itself even though the file
@@ -149,7 +152,7 @@ export class Session {
       writebackCache: options.writebackCache ?? false,
       cacheSymlinks: options.cacheSymlinks ?? false,
       readdirplus: options.readdirplus ?? 'auto',
-      handleKillpriv: options.handleKillpriv ?? false,
+      handleKillpriv: options.handleKillpriv ?? fs.features?.killsPrivs === true,
       kernelLocks: options.kernelLocks ?? false,
       strictReplies: options.strictReplies ?? false,
       closeOnBadFrame: options.closeOnBadFrame ?? false,
@@ -315,7 +318,7 @@ export class Session {
     const op = req.op;
     const umask = op === 'create' || op === 'mknod' || op === 'mkdir' || op === 'tmpfile' ? ((req as { arg: { umask?: number } }).arg.umask ?? 0) : 0;
     const groupSource = this.options.groupSource ?? procGroups;
-    return new Context(h.uid, h.gid, h.pid, umask, h.unique, req.groups, groupSource);
+    return new Context(h.uid, h.gid, h.pid, umask, h.unique, req.groups, groupSource, this.dropAttrs);
   }
 
   private answer(req: Request, value: unknown): void {
@@ -560,6 +563,22 @@ export class Session {
       return false;
     }
   }
+
+  /**
+   * RequestContext.attrsChanged: the peer drops its cached attributes of
+   * `ino` before the request's reply, so that nothing reads the old ones
+   * after the call returns. Sent at once, not posted: dropping attributes
+   * only (offset -1) takes no lock the kernel could be holding for us.
+   */
+  private readonly dropAttrs = (ino: number): void => {
+    if (!this.initialized || this.ended) return;
+    this.log?.('tx notify invalInode (attributes)');
+    try {
+      this.channel.send(encodeNotification({ kind: 'invalInode', arg: { ino, off: -1, len: 0 } }));
+    } catch {
+      // The channel is closing: nobody is left to hold stale attributes.
+    }
+  };
 
   /** Drop cached attributes and data of a node; `length` 0 = to the end, `offset` < 0 = attributes only. */
   invalInode(ino: number, offset = 0, length = 0): Promise<boolean> {

@@ -140,6 +140,12 @@ export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
 
+/** Flags of write (FileSystem.write's `flags`). */
+/** The data comes from the page cache (writeback), not from a write(2). */
+export const WRITE_CACHE = 1;
+/** The writer lacks CAP_FSETID: clear set-user-ID and set-group-ID (see FsFeatures.killsPrivs). */
+export const WRITE_KILL_PRIVS = 4;
+
 /** Flags of setxattr. */
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
@@ -171,4 +177,11 @@ export interface RequestContext {
    * for in-process sessions. Empty when unknown.
    */
   groups(): readonly number[];
+  /**
+   * Say that this request changed attributes of `ino` that its reply does
+   * not carry (a write that cleared set-id bits): the session tells its
+   * peer (the kernel) to drop the cached attributes. Absent where nobody
+   * caches them.
+   */
+  attrsChanged?(ino: number): void;
 }

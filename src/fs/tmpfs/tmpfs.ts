@@ -14,6 +14,7 @@ import {
   RENAME_NOREPLACE,
   RENAME_WHITEOUT,
   ROOT_ID,
+  WRITE_KILL_PRIVS,
   XATTR_CREATE,
   XATTR_REPLACE,
   type Attr,
@@ -240,7 +241,9 @@ export class Tmpfs implements FileSystem {
     this.maxInodes = o.maxInodes;
     this.freeIspace = o.maxInodes * BOGO_INODE_SIZE;
     this.check = o.checkPermissions;
-    this.features = { atomicOTrunc: true, noOpendir: !o.checkPermissions, flushOnlyReleasesLocks: true };
+    // killsPrivs: write, truncate and chown below clear suid/sgid and drop
+    // security.capability themselves, so the kernel need not ask before each write.
+    this.features = { atomicOTrunc: true, noOpendir: !o.checkPermissions, flushOnlyReleasesLocks: true, killsPrivs: true };
     // The root is charged like any inode (df -i shows it used), but never refused.
     if (this.maxInodes) this.freeIspace = Math.max(0, this.freeIspace - BOGO_INODE_SIZE);
     this.root = new DirInode(ROOT_ID, S_IFDIR | o.mode, o.uid, o.gid, now(), null);
@@ -426,13 +429,23 @@ export class Tmpfs implements FileSystem {
    * Clear set-user-ID and (when it means something) set-group-ID as a write
    * by an unprivileged caller does: file_remove_privs() / should_remove_suid().
    */
-  private killPrivs(node: Inode, ctx: RequestContext, force: boolean): void {
+  private killPrivs(node: Inode, ctx: RequestContext, force: boolean): boolean {
     const m = node.mode;
-    if ((m & (S_ISUID | S_ISGID)) === 0 || !isFileType(m, S_IFREG)) return;
-    if (!force && ctx.uid === 0) return;
+    if ((m & (S_ISUID | S_ISGID)) === 0 || !isFileType(m, S_IFREG)) return false;
+    if (!force && ctx.uid === 0) return false;
     let kill = m & S_ISUID;
     if ((m & S_ISGID) && ((m & S_IXGRP) || !this.inGroup(ctx, node.gid))) kill |= S_ISGID;
     node.mode = m & ~kill;
+    return kill !== 0;
+  }
+
+  /**
+   * killPrivs for a request whose reply carries no attributes (write,
+   * fallocate, copy_file_range): the kernel, which no longer clears set-id
+   * bits itself (killsPrivs), is told its cached mode is stale.
+   */
+  private killPrivsQuietly(node: Inode, ctx: RequestContext, force: boolean): void {
+    if (this.killPrivs(node, ctx, force)) ctx.attrsChanged?.(node.ino);
   }
 
   private isAncestorOrSelf(a: DirInode, d: DirInode): boolean {
@@ -973,7 +986,7 @@ export class Tmpfs implements FileSystem {
    * spans its whole ArrayBuffer is adopted (its pages become the file's)
    * instead of copied; the buffer then lives as long as any of those pages.
    */
-  write(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, _flags: number): number {
+  write(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): number {
     const h = this.handle(fh, ino);
     const node = this.regular(h.node);
     if (accessMode(h.flags) === O_RDONLY) throw fsError('EBADF');
@@ -982,7 +995,9 @@ export class Tmpfs implements FileSystem {
     if (offset >= MAX_FILE_SIZE) throw fsError('EFBIG');
     let buf = data;
     if (offset + buf.byteLength > MAX_FILE_SIZE) buf = buf.subarray(0, MAX_FILE_SIZE - offset);
-    this.killPrivs(node, ctx, false);
+    // The kernel says when the writer lacks CAP_FSETID (killsPrivs agreed);
+    // otherwise uid 0 stands for it.
+    this.killPrivsQuietly(node, ctx, (flags & WRITE_KILL_PRIVS) !== 0);
     // Writing drops file capabilities, as the kernel's file_remove_privs does
     // (a write-only open writes around the kernel's cache and that check).
     if (node.xattrs !== null) this.dropXattr(node, 'security.capability');
@@ -1036,7 +1051,7 @@ export class Tmpfs implements FileSystem {
       if (!(mode & FALLOC_FL_KEEP_SIZE) && end > n.size) n.size = end;
     }
     // file_modified(): times and privileges, only once it worked.
-    this.killPrivs(n, ctx, false);
+    this.killPrivsQuietly(n, ctx, false);
     n.touchModified(now());
   }
 
@@ -1081,7 +1096,7 @@ export class Tmpfs implements FileSystem {
     if (src === dst && outOffset + count > inOffset && outOffset < inOffset + count) throw fsError('EINVAL');
     if (count === 0) return 0;
 
-    this.killPrivs(dst, ctx, false);
+    this.killPrivsQuietly(dst, ctx, false);
     let done = 0;
     while (done < count) {
       const pos = inOffset + done;
