@@ -85,7 +85,7 @@ test('harness self-test: an injected fault is detected and shrunk to at most 3 o
   }
 });
 
-test('puffs tmpfs against kernel tmpfs: no divergence, none tolerated as known (20 seeds x 200 ops)', { skip: skipPuffs, timeout: 180_000 }, async () => {
+test('puffs tmpfs against kernel tmpfs: no divergence beyond the known ones of known.ts (20 seeds x 200 ops)', { skip: skipPuffs, timeout: 180_000 }, async () => {
   await withTrees('puffs', {}, async (runner, setup) => {
     const lines: string[] = [];
     const res = await campaign(runner, {

@@ -16,7 +16,22 @@ export interface KnownDivergence {
 }
 
 export const KNOWN_PUFFS_DIVERGENCES: readonly KnownDivergence[] = [
-  // None known: both found so far (truncate(2) to the same size, copy_file_range over holes) are fixed.
+  {
+    id: 'chown-noop-by-other',
+    description:
+      'chown(path, -1, -1) by a caller who does not own a set-id file: the kernel tmpfs answers EPERM (the mode change ' +
+      'that would clear the bits needs ownership); puffs tmpfs answers 0 and changes nothing. Under ' +
+      'FUSE_HANDLE_KILLPRIV_V2 the kernel drops that mode change and sends an empty SETATTR, the same as it sends ' +
+      'before any write to a set-id file, so tmpfs cannot refuse it. Minimal case: mknod("a", S_IFIFO|04644); ' +
+      'chown("a", -1, -1) as 1001:1000.',
+    matches: (d) =>
+      d.kind === 'result' &&
+      d.op.k === 'chown' &&
+      d.op.uid === -1 &&
+      d.op.gid === -1 &&
+      JSON.stringify(d.oracle) === JSON.stringify({ err: 'EPERM' }) &&
+      JSON.stringify(d.subject) === JSON.stringify({ ok: null }),
+  },
 ];
 
 /** The known divergence this one is, if any. */

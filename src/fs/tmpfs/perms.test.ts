@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ROOT_ID, type Entry } from '../../server/types.js';
+import { ROOT_ID, WRITE_KILL_PRIVS, type Entry } from '../../server/types.js';
 import { Tmpfs } from './index.js';
 import { O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, bytes, ctx } from './test-context.js';
 
@@ -234,6 +234,26 @@ describe('tmpfs set-id and sticky semantics', () => {
     fs.setattr(root, d, { mode: 0o6755 });
     fs.setattr(root, d, { uid: 1000 });
     assert.equal(mode(fs, d), 0o46755);
+  });
+
+  it('the kill flags the kernel sends under killsPrivs: a write by root without CAP_FSETID, and an empty SETATTR (chown(-1, -1)) from the owner or root', () => {
+    const fs = new Tmpfs({ uid: 0, gid: 0 });
+    assert.equal(fs.features?.killsPrivs, true);
+    const f = fs.mknod(alice, ROOT_ID, 'f', 0o106777, 0).ino;
+    const fh = fs.open(root, f, O_RDWR).fh!;
+    fs.write(root, f, fh, 0, bytes('x'), WRITE_KILL_PRIVS);
+    assert.equal(mode(fs, f), 0o100777, 'the flag clears even for uid 0');
+    // An empty SETATTR from someone else changes nothing, times included.
+    fs.setattr(root, f, { mode: 0o6755 });
+    const before = fs.getattr(root, f).attr;
+    fs.setattr(bob, f, {});
+    assert.deepEqual(fs.getattr(root, f).attr, before);
+    // From the owner it clears as chown does: suid, and sgid where group-executable.
+    fs.setattr(alice, f, {});
+    assert.equal(mode(fs, f), 0o100755);
+    fs.setattr(root, f, { mode: 0o6745 });
+    fs.setattr(root, f, {});
+    assert.equal(mode(fs, f), 0o102745);
   });
 
   it('chmod by a non-member of the file group drops sgid', () => {

@@ -434,7 +434,9 @@ export class Tmpfs implements FileSystem {
     if ((m & (S_ISUID | S_ISGID)) === 0 || !isFileType(m, S_IFREG)) return false;
     if (!force && ctx.uid === 0) return false;
     let kill = m & S_ISUID;
-    if ((m & S_ISGID) && ((m & S_IXGRP) || !this.inGroup(ctx, node.gid))) kill |= S_ISGID;
+    // setattr_should_drop_sgid(): a real sgid (group x) always; a locking
+    // mark unless the caller is in the group or capable (uid 0 stands for that).
+    if ((m & S_ISGID) && ((m & S_IXGRP) || (ctx.uid !== 0 && !this.inGroup(ctx, node.gid)))) kill |= S_ISGID;
     node.mode = m & ~kill;
     return kill !== 0;
   }
@@ -763,17 +765,28 @@ export class Tmpfs implements FileSystem {
     }
 
     const t = now();
+    const setId = !(node instanceof DirInode) && (node.mode & (S_ISUID | S_ISGID)) !== 0;
+    // Under killsPrivs the kernel relays chown(-1, -1), and the
+    // file_remove_privs() before a write, as a SETATTR that changes nothing
+    // (it drops the mode change it would have made): clear set-id bits as
+    // chown does, for the owner or root, and stamp ctime. On a set-id file
+    // from anyone else it is a write's, whose WRITE clears them; the kernel
+    // would refuse their chown (EPERM), which this cannot tell from the write's.
+    const nothing = mode === undefined && uid === undefined && gid === undefined && size === undefined &&
+      atime === undefined && mtime === undefined && ctime === undefined && !changes.killSuidgid;
+    if (nothing && setId && !this.ownerOrRoot(node, ctx)) return { attr: this.attrOf(node) };
     // truncate(2) to the current size changes nothing, times included, as
-    // shmem_setattr does; ftruncate (which comes with the handle) stamps them.
+    // shmem_setattr does (a kill of set-id bits that are not there is
+    // nothing too); ftruncate (which comes with the handle) stamps them.
     const sizeNoop =
       file !== null && size === file.size && changes.fh === undefined && mode === undefined && uid === undefined &&
-      gid === undefined && atime === undefined && mtime === undefined && ctime === undefined && !changes.killSuidgid;
+      gid === undefined && atime === undefined && mtime === undefined && ctime === undefined && (!changes.killSuidgid || !setId);
     if (file !== null) {
       truncatePages(file, size!, this.acct);
       if (!sizeNoop) file.touchModified(t);
       this.killPrivs(file, ctx, false);
     }
-    if (uid !== undefined || gid !== undefined) {
+    if (uid !== undefined || gid !== undefined || nothing) {
       // chown always drops suid, and sgid when it is a real one (not for directories).
       if (!(node instanceof DirInode)) {
         const m = node.mode;
