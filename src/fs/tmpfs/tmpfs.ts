@@ -430,15 +430,22 @@ export class Tmpfs implements FileSystem {
    * by an unprivileged caller does: file_remove_privs() / should_remove_suid().
    */
   private killPrivs(node: Inode, ctx: RequestContext, force: boolean): boolean {
-    const m = node.mode;
-    if ((m & (S_ISUID | S_ISGID)) === 0 || !isFileType(m, S_IFREG)) return false;
-    if (!force && ctx.uid === 0) return false;
-    let kill = m & S_ISUID;
-    // setattr_should_drop_sgid(): a real sgid (group x) always; a locking
-    // mark unless the caller is in the group or capable (uid 0 stands for that).
-    if ((m & S_ISGID) && ((m & S_IXGRP) || (ctx.uid !== 0 && !this.inGroup(ctx, node.gid)))) kill |= S_ISGID;
-    node.mode = m & ~kill;
+    if (!isFileType(node.mode, S_IFREG) || (!force && ctx.uid === 0)) return false;
+    const kill = this.setIdToDrop(node, ctx);
+    node.mode &= ~kill;
     return kill !== 0;
+  }
+
+  /**
+   * The set-id bits a privilege drop clears: suid, and sgid when it is a
+   * real one (group x) or the caller is neither in the file's group nor
+   * capable, uid 0 standing for that (setattr_should_drop_sgid()).
+   */
+  private setIdToDrop(node: Inode, ctx: RequestContext): number {
+    const m = node.mode;
+    let kill = m & S_ISUID;
+    if ((m & S_ISGID) && ((m & S_IXGRP) || (ctx.uid !== 0 && !this.inGroup(ctx, node.gid)))) kill |= S_ISGID;
+    return kill;
   }
 
   /**
@@ -787,13 +794,8 @@ export class Tmpfs implements FileSystem {
       this.killPrivs(file, ctx, false);
     }
     if (uid !== undefined || gid !== undefined || nothing) {
-      // chown always drops suid, and sgid when it is a real one (not for directories).
-      if (!(node instanceof DirInode)) {
-        const m = node.mode;
-        let kill = m & S_ISUID;
-        if ((m & S_ISGID) && ((m & S_IXGRP) || (!root && !this.inGroup(ctx, node.gid)))) kill |= S_ISGID;
-        node.mode = m & ~kill;
-      }
+      // chown drops set-id bits of anything but a directory, whoever calls.
+      if (!(node instanceof DirInode)) node.mode &= ~this.setIdToDrop(node, ctx);
       if (uid !== undefined) node.uid = uid;
       if (gid !== undefined) node.gid = gid;
     }
