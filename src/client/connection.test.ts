@@ -75,6 +75,15 @@ function fake(init: Partial<ReplyInputOf<'init'>> = {}) {
   return { server, clientEnd };
 }
 
+/** An attached client whose server answers nothing by itself from now on (attach's own requests are answered and forgotten). */
+async function heldClient() {
+  const { server, clientEnd } = fake();
+  const client = track(await attach({ channel: clientEnd }));
+  server.auto = false;
+  server.requests.length = 0;
+  return { server, client, conn: client.core.conn };
+}
+
 test('INIT offers 7.45 and the flags the client honours; max_write and max_pages come from the answer', { timeout: 10_000 }, async () => {
   const { server, clientEnd } = fake({ maxWrite: 8192, maxPages: 3, flags: Number(InitFlag.BIG_WRITES | InitFlag.MAX_PAGES | InitFlag.DO_READDIRPLUS) });
   const client = track(await attach({ channel: clientEnd }));
@@ -155,11 +164,7 @@ test('answers arriving in any order reach their own callers', { timeout: 10_000 
 test('hundreds of requests in flight, one of them left waiting the whole time, each get their own answer', { timeout: 10_000 }, async () => {
   // The pending table keeps a ring of slots by unique id: 600 requests wrap it more than twice, and
   // the first one, never answered until the end, holds a slot that later ids map to.
-  const { server, clientEnd } = fake();
-  const client = track(await attach({ channel: clientEnd }));
-  server.auto = false;
-  server.requests.length = 0; // attach's own requests, answered
-  const conn = client.core.conn;
+  const { server, client, conn } = await heldClient();
   const cred = client.credentials;
   const call = (nodeid: number) =>
     conn.call('getattr', nodeid, { arg: { getattrFlags: 0, fh: 0 } }, cred).then((r) => r.attr.size);
@@ -188,11 +193,7 @@ test('hundreds of requests in flight, one of them left waiting the whole time, e
 });
 
 test('the server going away rejects every one of many pending calls, oldest first', { timeout: 10_000 }, async () => {
-  const { server, clientEnd } = fake();
-  const client = track(await attach({ channel: clientEnd }));
-  server.auto = false;
-  server.requests.length = 0; // attach's own requests, answered
-  const conn = client.core.conn;
+  const { server, client, conn } = await heldClient();
   const order: number[] = [];
   const calls = Array.from({ length: 400 }, (_, i) =>
     conn.call('getattr', 10 + i, { arg: { getattrFlags: 0, fh: 0 } }, client.credentials).then(

@@ -105,35 +105,31 @@ export async function readAll(core: Core, file: OpenFile, ctx: Ctx): Promise<Buf
 }
 
 /** @internal Write every chunk of data (string, bytes, iterable, async iterable, stream) from the position. */
-export async function writeAll(core: Core, file: OpenFile, data: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
-  if (!file.writable) throw errnoError('EBADF');
-  if (typeof data === 'string' || ArrayBuffer.isView(data)) {
-    // One chunk: the loop below without a closure and a promise of its own.
-    let bytes = toBytes(data, encoding);
-    while (bytes.byteLength > 0) {
-      if (ctx.signal?.aborted) throw abortError(ctx.signal);
-      const n = await core.write(file, bytes, null, ctx);
-      if (n === 0) throw errnoError('EIO', 'the server wrote nothing');
-      if (n === bytes.byteLength) return;
-      bytes = bytes.subarray(n);
-    }
-    return;
+export function writeAll(core: Core, file: OpenFile, data: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
+  if (!file.writable) return Promise.reject(errnoError('EBADF'));
+  // One chunk, the common case: its promise is the answer, with no wrapper around it.
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) return writeChunk(core, file, data, encoding, ctx);
+  return writeChunks(core, file, data, encoding, ctx);
+}
+
+/** One chunk, all of it: a short write is followed by another for the rest. */
+async function writeChunk(core: Core, file: OpenFile, chunk: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
+  let bytes = toBytes(chunk, encoding);
+  while (bytes.byteLength > 0) {
+    if (ctx.signal?.aborted) throw abortError(ctx.signal);
+    const n = await core.write(file, bytes, null, ctx);
+    if (n === 0) throw errnoError('EIO', 'the server wrote nothing');
+    bytes = bytes.subarray(n);
   }
-  const one = async (chunk: unknown): Promise<void> => {
-    let bytes = toBytes(chunk, encoding);
-    while (bytes.byteLength > 0) {
-      if (ctx.signal?.aborted) throw abortError(ctx.signal);
-      const n = await core.write(file, bytes, null, ctx);
-      if (n === 0) throw errnoError('EIO', 'the server wrote nothing');
-      bytes = bytes.subarray(n);
-    }
-  };
+}
+
+async function writeChunks(core: Core, file: OpenFile, data: unknown, encoding: Encoding, ctx: Ctx): Promise<void> {
   if (isAsyncIterable(data)) {
-    for await (const chunk of data) await one(chunk);
+    for await (const chunk of data) await writeChunk(core, file, chunk, encoding, ctx);
     return;
   }
   if (isIterable(data)) {
-    for (const chunk of data) await one(chunk);
+    for (const chunk of data) await writeChunk(core, file, chunk, encoding, ctx);
     return;
   }
   toBytes(data); // throws the TypeError Node throws

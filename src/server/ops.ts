@@ -72,10 +72,11 @@ export interface FsFeatures {
   /**
    * The file system clears set-user-ID and set-group-ID itself, and drops
    * `security.capability`, on write, truncate and chown, as the kernel's
-   * file_remove_privs() would (for a write: when `flags` has 4, or as its
-   * own rule says). The session then offers FUSE_HANDLE_KILLPRIV_V2, and the
-   * kernel stops asking for `security.capability` (a GETXATTR) before every
-   * buffered write. Same as the session option `handleKillpriv`.
+   * file_remove_privs() would (for a write: when `flags` has
+   * WRITE_KILL_PRIVS, or by its own rule). The session then offers
+   * FUSE_HANDLE_KILLPRIV_V2, and the kernel stops asking for
+   * `security.capability` (a GETXATTR) before every buffered write. Same as
+   * the session option `handleKillpriv`.
    */
   killsPrivs?: boolean;
 }
@@ -182,7 +183,8 @@ export interface FileSystem {
    * pwrite: `data` is the file system's to keep. Return the bytes written.
    * `flags` are FUSE write flags: WRITE_CACHE (from the page cache,
    * writeback) and WRITE_KILL_PRIVS (clear suid/sgid: the caller lacks
-   * CAP_FSETID; sent only under FsFeatures.killsPrivs). Default: ENOSYS.
+   * CAP_FSETID; the kernel sends it with direct writes, and with buffered
+   * ones under FsFeatures.killsPrivs). Default: ENOSYS.
    */
   write?(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): MaybePromise<number>;
   /**

@@ -554,14 +554,20 @@ export class Session {
    * send. Resolves false when the kernel refused it (e.g. nothing cached).
    */
   async notify(n: Notification): Promise<boolean> {
-    if (!this.initialized || this.ended) return false;
-    const parts = encodeNotification(n);
-    this.log?.(`tx notify ${n.kind}`);
+    const parts = this.notification(n);
+    if (parts === undefined) return false;
     try {
       return this.channel.post ? await this.channel.post(parts) : this.channel.send(parts);
     } catch {
       return false;
     }
+  }
+
+  /** `n` encoded and logged, or undefined when no peer is there to tell. */
+  private notification(n: Notification): Uint8Array[] | undefined {
+    if (!this.initialized || this.ended) return undefined;
+    this.log?.(`tx notify ${n.kind}`);
+    return encodeNotification(n);
   }
 
   /**
@@ -571,10 +577,10 @@ export class Session {
    * only (offset -1) takes no lock the kernel could be holding for us.
    */
   private readonly dropAttrs = (ino: number): void => {
-    if (!this.initialized || this.ended) return;
-    this.log?.('tx notify invalInode (attributes)');
+    const parts = this.notification({ kind: 'invalInode', arg: { ino, off: -1, len: 0 } });
+    if (parts === undefined) return;
     try {
-      this.channel.send(encodeNotification({ kind: 'invalInode', arg: { ino, off: -1, len: 0 } }));
+      this.channel.send(parts);
     } catch {
       // The channel is closing: nobody is left to hold stale attributes.
     }
