@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { mount, type PuffsMountOptions } from '../server/mount.js';
 import { unmount } from '../mount/index.js';
-import { fileSystems, type FsFactory } from './registry.js';
+import { fileSystems, onlyRootReaches, type FsFactory } from './registry.js';
 import { serveCommand } from '../server/serve.js';
 
 const HELP = `puffs: userspace file systems in TypeScript
@@ -29,8 +29,12 @@ ${'{FS_LIST}'}
 
 Mount options (-o, comma separated):
   allow_other            let other users use the mount
-  default_permissions    let the kernel check permissions from modes
-  nodefault_permissions  leave permission checks to the file system
+  default_permissions    let the kernel check permissions from modes (the
+                         default with allow_other, or when not run as root)
+  nodefault_permissions  leave permission checks to the file system (the
+                         default when only root can reach the mount: root
+                         passes the kernel's checks anyway, and they cost a
+                         request per directory of every uncached path)
   ro                     read-only mount
   fsname=NAME            source name shown in /proc/mounts (default: the fs name)
   subtype=NAME           type shown as fuse.NAME (default: the fs name)
@@ -153,6 +157,10 @@ async function cmdMount(args: string[]): Promise<void> {
   options.subtype ??= fsName;
   if (values.debug) options.debug = true;
   const merged: PuffsMountOptions = { ...factory.defaults, ...options };
+  // Only root can reach a mount without allow_other made by root, and root
+  // passes the kernel's mode checks; with caching off they cost a GETATTR of
+  // every directory on a path. The file system checks what reaches it then.
+  merged.defaultPermissions ??= !onlyRootReaches(merged);
   let fs;
   try {
     fs = factory.create(fsOptions, merged);

@@ -14,6 +14,15 @@ export interface FsFactory {
   create(options: string[], mount: PuffsMountOptions): FileSystem;
 }
 
+/**
+ * Whether only root can reach a mount made with these options. Without
+ * allow_other the kernel lets in only processes whose uids and gids all equal
+ * the mount's owner (fuse_allow_current_process), the user mounting it.
+ */
+export function onlyRootReaches(mount: PuffsMountOptions): boolean {
+  return !mount.allowOther && (mount.uid ?? process.getuid?.() ?? 0) === 0 && (mount.gid ?? process.getgid?.() ?? 0) === 0;
+}
+
 export const fileSystems: Record<string, FsFactory> = {
   hello: {
     description: 'one read-only file, hello, with a greeting',
@@ -29,14 +38,18 @@ export const fileSystems: Record<string, FsFactory> = {
       '      nr_inodes=N[k|m|g] files it may hold (default: half the RAM pages; 0 = unlimited)',
       '      mode=OCTAL         mode of the root (default 1777)',
       '      uid=N, gid=N       owner of the root (default: the mounting user)',
-      '      default_permissions is on unless -o nodefault_permissions, which',
-      '      makes tmpfs check permissions itself',
+      '      tmpfs checks permissions itself when the kernel does not (see',
+      '      default_permissions below)',
     ].join('\n'),
     // Every change reaches tmpfs through a puffs session, and sessions keep
     // each other's kernels coherent, so names and attributes can be cached long.
-    defaults: { defaultPermissions: true, entryTimeout: 60, attrTimeout: 60, negativeTimeout: 60 },
+    defaults: { entryTimeout: 60, attrTimeout: 60, negativeTimeout: 60 },
     create(options, mount) {
-      return new Tmpfs({ ...parseTmpfsOptions(options.join(',')), checkPermissions: !mount.defaultPermissions });
+      return new Tmpfs({
+        ...parseTmpfsOptions(options.join(',')),
+        checkPermissions: !mount.defaultPermissions,
+        checkOpendir: !onlyRootReaches(mount),
+      });
     },
   },
 };

@@ -31,6 +31,9 @@ Trees (default: both set up here, under ${CLI_PREFIX}*):
   --subject-kind puffs|kernel  the subject: puffs tmpfs (default), or a second
                                kernel tmpfs (to test the harness itself)
   --subject-options OPTS       extra -o options for the puffs server
+  --root-only                  mount puffs as the CLI does by default for root
+                               alone (no allow_other: tmpfs checks permissions,
+                               not the kernel); implies --no-users
   --size SIZE                  tmpfs size of both (default 64m)
   --mount-prefix PREFIX        prefix of the temp dir of the mounts (default
                                ${CLI_PREFIX}; the tests use
@@ -226,6 +229,7 @@ interface Args {
   subject?: string;
   subjectKind: SubjectKind;
   subjectOptions?: string;
+  rootOnly: boolean;
   size: string;
   mountPrefix: string;
   timeBudget?: number;
@@ -263,6 +267,7 @@ function parse(argv: string[]): Args {
         subject: { type: 'string' },
         'subject-kind': { type: 'string' },
         'subject-options': { type: 'string' },
+        'root-only': { type: 'boolean' },
         size: { type: 'string' },
         'mount-prefix': { type: 'string' },
         'time-budget': { type: 'string' },
@@ -308,6 +313,7 @@ function parse(argv: string[]): Args {
     subject: values.subject,
     subjectKind: kind,
     subjectOptions: values['subject-options'],
+    rootOnly: !!values['root-only'],
     size: values.size ?? '64m',
     mountPrefix: values['mount-prefix'] ?? CLI_PREFIX,
     timeBudget: int('time-budget', values['time-budget']),
@@ -316,7 +322,7 @@ function parse(argv: string[]): Args {
     snapEvery: int('snap-every', values['snap-every']),
     ignore: values.ignore ? values.ignore.split(',').filter(Boolean) : [],
     noXattr: !!values['no-xattr'],
-    noUsers: !!values['no-users'],
+    noUsers: !!values['no-users'] || !!values['root-only'],
     noTolerate: !!values['no-tolerate'],
     allowKnown: !!values['allow-known'],
     fault: values.fault,
@@ -342,9 +348,10 @@ function replayLine(a: Args, seed: number, ops: number, caseFile?: string): stri
   if (a.oracle) common.push(`--oracle ${a.oracle} --subject ${a.subject}`);
   else if (a.subjectKind !== 'puffs') common.push(`--subject-kind ${a.subjectKind}`);
   if (a.subjectOptions) common.push(`--subject-options ${a.subjectOptions}`);
+  if (a.rootOnly) common.push('--root-only');
   if (a.ignore.length) common.push(`--ignore ${a.ignore.join(',')}`);
   if (a.noXattr) common.push('--no-xattr');
-  if (a.noUsers) common.push('--no-users');
+  if (a.noUsers && !a.rootOnly) common.push('--no-users');
   if (a.mountPrefix !== CLI_PREFIX) common.push(`--mount-prefix ${a.mountPrefix}`);
   if (a.fault) common.push(`--fault ${a.fault}`);
   if (a.snapEvery) common.push(`--snap-every ${a.snapEvery}`);
@@ -400,7 +407,7 @@ async function main(): Promise<void> {
     let oracle = a.oracle;
     let subject = a.subject;
     if (!oracle || !subject) {
-      settingUp = setupMounts({ subjectKind: a.subjectKind, size: a.size, subjectOptions: a.subjectOptions, verbose: a.verbose, prefix: a.mountPrefix });
+      settingUp = setupMounts({ subjectKind: a.subjectKind, size: a.size, subjectOptions: a.subjectOptions, rootOnly: a.rootOnly, verbose: a.verbose, prefix: a.mountPrefix });
       setup = await settingUp;
       if (finishing) return; // a signal came during the set-up: teardown() has it
       oracle = setup.oracle;

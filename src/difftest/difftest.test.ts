@@ -42,8 +42,13 @@ after(async () => {
 });
 
 /** Mount both trees, run `body` with a runner on them, take everything down. */
-async function withTrees<T>(kind: SubjectKind, options: Partial<ExecOptions>, body: (runner: Runner, setup: Setup) => Promise<T>): Promise<T> {
-  const setup = await setupMounts({ subjectKind: kind, size: '64m', prefix: DIFFTEST_PREFIX });
+async function withTrees<T>(
+  kind: SubjectKind,
+  options: Partial<ExecOptions>,
+  body: (runner: Runner, setup: Setup) => Promise<T>,
+  rootOnly = false,
+): Promise<T> {
+  const setup = await setupMounts({ subjectKind: kind, size: '64m', prefix: DIFFTEST_PREFIX, rootOnly });
   const runner = new Runner({ oracle: setup.oracle, subject: setup.subject, helper: helper.path, fuseSubject: kind === 'puffs', ...options });
   try {
     return await body(runner, setup);
@@ -105,6 +110,25 @@ test('puffs tmpfs against kernel tmpfs: no divergence beyond the known ones of k
     for (const [rule, n] of Object.entries(res.tolerated)) console.log(`# tolerated ${n}x ${rule} (inherent to FUSE)`);
     assert.ok(res.opsRun >= 20 * 100, `only ${res.opsRun} ops were checked`);
   });
+});
+
+test('puffs tmpfs as the CLI mounts it for root alone (tmpfs checks permissions, not the kernel): no divergence in root\'s ops (10 seeds x 200 ops)', { skip: skipPuffs, timeout: 180_000 }, async () => {
+  await withTrees('puffs', {}, async (runner, setup) => {
+    const lines: string[] = [];
+    const res = await campaign(runner, {
+      seeds: 10,
+      ops: 200,
+      firstSeed: 101,
+      gen: { ...gen, asUserRate: 0 },
+      outDir: null,
+      shrinkBudgetSec: 30,
+      subjectGone: () => (setup.serverExited() ? `the puffs server exited:\n${setup.serverLog()}` : null),
+      print: (l) => lines.push(l),
+    });
+    assert.equal(res.subjectLost, undefined, report(res, lines));
+    assert.deepEqual(res.divergences, [], report(res, lines));
+    assert.ok(res.opsRun >= 10 * 100, `only ${res.opsRun} ops were checked`);
+  }, true);
 });
 
 test('integrity exerciser: kernel tmpfs passes; a byte changed behind its back is caught', { skip: skipRoot, timeout: 120_000 }, async () => {

@@ -72,6 +72,8 @@ export interface SetupOptions {
   size?: string;
   /** Extra -o options for the puffs server. */
   subjectOptions?: string;
+  /** Mount the subject for root alone, with the CLI's defaults (see subjectMountOptions); ops must run as root. */
+  rootOnly?: boolean;
   /** How long to wait for the puffs mount to appear. Default 15 s. */
   mountTimeoutMs?: number;
   /** Print the server's stderr as it comes. */
@@ -95,11 +97,17 @@ export interface Setup {
   cleanup(): Promise<string[]>;
 }
 
-/** The mount options the puffs subject gets: those of the kernel oracle, plus what FUSE needs to act like it. */
-export function subjectMountOptions(size: string, extra?: string): string {
+/**
+ * The mount options the puffs subject gets: those of the kernel oracle, plus
+ * what FUSE needs to act like it; or, `rootOnly`, none but the size: the
+ * CLI's default for root, who alone can reach the mount, and tmpfs checks
+ * permissions itself.
+ */
+export function subjectMountOptions(size: string, extra?: string, rootOnly = false): string {
   // allow_other: ops run as other users (seteuid) must reach the mount at all;
   // default_permissions: the kernel checks modes, as it does for tmpfs.
-  return [`size=${size}`, 'default_permissions', 'allow_other', extra].filter(Boolean).join(',');
+  const access = rootOnly ? [] : ['default_permissions', 'allow_other'];
+  return [`size=${size}`, ...access, extra].filter(Boolean).join(',');
 }
 
 async function mountKernelTmpfs(dir: string, size: string): Promise<void> {
@@ -157,7 +165,7 @@ export async function setupMounts(options: SetupOptions): Promise<Setup> {
     if (options.subjectKind === 'kernel') {
       await mountKernelTmpfs(subject, size);
     } else {
-      const args = [PUFFS_CLI, 'mount', 'tmpfs', subject, '-o', subjectMountOptions(size, options.subjectOptions)];
+      const args = [PUFFS_CLI, 'mount', 'tmpfs', subject, '-o', subjectMountOptions(size, options.subjectOptions, options.rootOnly)];
       server = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       const onData = (d: string) => {
         log = (log + d).slice(-8000);

@@ -30,6 +30,14 @@ export interface TmpfsOptions {
    * and for in-process use; leave off (default) when the kernel checks.
    */
   checkPermissions?: boolean;
+  /**
+   * With `checkPermissions`: have the kernel ask before it opens a directory
+   * (OPENDIR), which is where tmpfs refuses an unreadable one. Default true.
+   * Turn off when only root can reach the mount (no `allow_other`, mounted by
+   * root): root may list any directory, and each listing is then served
+   * without an OPENDIR and a RELEASEDIR round trip.
+   */
+  checkOpendir?: boolean;
 }
 
 /** TmpfsOptions with every default filled in; `size` is in pages here. */
@@ -40,6 +48,7 @@ export interface ResolvedTmpfsOptions {
   uid: number;
   gid: number;
   checkPermissions: boolean;
+  checkOpendir: boolean;
 }
 
 function bad(name: string, value: string): FsError {
@@ -184,5 +193,6 @@ export function resolveTmpfsOptions(options: TmpfsOptions): ResolvedTmpfsOptions
     uid: options.uid ?? process.getuid?.() ?? 0,
     gid: options.gid ?? process.getgid?.() ?? 0,
     checkPermissions: options.checkPermissions ?? false,
+    checkOpendir: options.checkOpendir ?? true,
   };
 }

@@ -218,7 +218,8 @@ export class Tmpfs implements FileSystem {
    * O_TRUNC comes with open, so it can be told from truncate(2), whose times
    * rule differs. Directories need no handle (readdir goes by cookie), so the
    * kernel may skip OPENDIR/RELEASEDIR, unless tmpfs checks permissions
-   * itself: then opendir is where it refuses an unreadable directory.
+   * itself (and `checkOpendir`): then opendir is where it refuses an
+   * unreadable directory.
    */
   readonly features: FsFeatures;
   private readonly nodes = new Map<number, Inode>();
@@ -243,7 +244,7 @@ export class Tmpfs implements FileSystem {
     this.check = o.checkPermissions;
     // killsPrivs: write, truncate and chown below clear suid/sgid and drop
     // security.capability themselves, so the kernel need not ask before each write.
-    this.features = { atomicOTrunc: true, noOpendir: !o.checkPermissions, flushOnlyReleasesLocks: true, killsPrivs: true };
+    this.features = { atomicOTrunc: true, noOpendir: !(o.checkPermissions && o.checkOpendir), flushOnlyReleasesLocks: true, killsPrivs: true };
     // The root is charged like any inode (df -i shows it used), but never refused.
     if (this.maxInodes) this.freeIspace = Math.max(0, this.freeIspace - BOGO_INODE_SIZE);
     this.root = new DirInode(ROOT_ID, S_IFDIR | o.mode, o.uid, o.gid, now(), null);
