@@ -669,6 +669,20 @@ export interface DirentAttr {
 const DIRENT_SIZE = L.dirent.size; // 24: ino, off, namelen, type
 const ENTRY_OUT_SIZE = L.entryOut.size; // 128, before the dirent in a direntplus
 
+/** Where pushPlus writes each field of fuse_entry_out (and of its fuse_attr), from the layouts. */
+const EO = (() => {
+  const e = (f: keyof typeof L.entryOut.fields & string) => offsetOf(L.entryOut, f);
+  const base = e('attr');
+  const a = (f: keyof typeof L.attr.fields & string) => base + offsetOf(L.attr, f);
+  return {
+    nodeid: e('nodeid'), generation: e('generation'), entryValid: e('entryValid'), attrValid: e('attrValid'),
+    entryValidNsec: e('entryValidNsec'), attrValidNsec: e('attrValidNsec'),
+    ino: a('ino'), size: a('size'), blocks: a('blocks'), atime: a('atime'), mtime: a('mtime'), ctime: a('ctime'),
+    atimensec: a('atimensec'), mtimensec: a('mtimensec'), ctimensec: a('ctimensec'), mode: a('mode'),
+    nlink: a('nlink'), uid: a('uid'), gid: a('gid'), rdev: a('rdev'), blksize: a('blksize'),
+  };
+})();
+
 /**
  * Packs readdir or readdirplus records into a buffer of at most `maxSize`
  * bytes, as the kernel's size argument allows.
@@ -760,30 +774,29 @@ export class DirentPacker {
   ): boolean {
     const at = this.pos;
     if (!this.push(ino, off, type, name)) return false;
-    // fuse_entry_out at `at`: 4 u64s, 2 u32s, then fuse_attr (6 u64s, 10 u32s) at +40.
+    // fuse_entry_out at `at`; push() left it zero, so only nonzero fields need writing.
     const u32 = this.u32;
-    const w = at >>> 2;
-    this.w64(at, nodeid);
-    this.w64(at + 8, generation);
-    this.w64(at + 16, entryValid);
-    this.w64(at + 24, attrValid);
-    u32[w + 8] = entryValidNsec;
-    u32[w + 9] = attrValidNsec;
-    this.w64(at + 40, attr.ino);
-    this.w64(at + 48, attr.size);
-    this.w64(at + 56, attr.blocks);
-    this.w64(at + 64, attr.atime.sec);
-    this.w64(at + 72, attr.mtime.sec);
-    this.w64(at + 80, attr.ctime.sec);
-    u32[w + 22] = attr.atime.nsec;
-    u32[w + 23] = attr.mtime.nsec;
-    u32[w + 24] = attr.ctime.nsec;
-    u32[w + 25] = attr.mode;
-    u32[w + 26] = attr.nlink;
-    u32[w + 27] = attr.uid;
-    u32[w + 28] = attr.gid;
-    u32[w + 29] = attr.rdev;
-    u32[w + 30] = attr.blksize;
+    this.w64(at + EO.nodeid, nodeid);
+    this.w64(at + EO.generation, generation);
+    this.w64(at + EO.entryValid, entryValid);
+    this.w64(at + EO.attrValid, attrValid);
+    u32[(at + EO.entryValidNsec) >>> 2] = entryValidNsec;
+    u32[(at + EO.attrValidNsec) >>> 2] = attrValidNsec;
+    this.w64(at + EO.ino, attr.ino);
+    this.w64(at + EO.size, attr.size);
+    this.w64(at + EO.blocks, attr.blocks);
+    this.w64(at + EO.atime, attr.atime.sec);
+    this.w64(at + EO.mtime, attr.mtime.sec);
+    this.w64(at + EO.ctime, attr.ctime.sec);
+    u32[(at + EO.atimensec) >>> 2] = attr.atime.nsec;
+    u32[(at + EO.mtimensec) >>> 2] = attr.mtime.nsec;
+    u32[(at + EO.ctimensec) >>> 2] = attr.ctime.nsec;
+    u32[(at + EO.mode) >>> 2] = attr.mode;
+    u32[(at + EO.nlink) >>> 2] = attr.nlink;
+    u32[(at + EO.uid) >>> 2] = attr.uid;
+    u32[(at + EO.gid) >>> 2] = attr.gid;
+    u32[(at + EO.rdev) >>> 2] = attr.rdev;
+    u32[(at + EO.blksize) >>> 2] = attr.blksize;
     return true;
   }
 
