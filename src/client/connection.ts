@@ -98,7 +98,10 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** For getxattr/listxattr: the size asked for (0 = probe). */
   requestedSize?: number;
-  /** For read: copy the answer's bytes here (it must hold the size asked for); the reply is then the number of bytes copied. */
+}
+
+/** What submit() takes: CallOptions, and for readInto the buffer the answer goes to. */
+interface SubmitOptions extends CallOptions {
   into?: Uint8Array;
 }
 
@@ -350,7 +353,7 @@ export class Connection {
   }
 
   /** enqueue's work: the request goes out under the next unique id; the promise of its answer. */
-  private submit<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: CallOptions, isInit: boolean): Promise<ReplyOf<K>> {
+  private submit<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options: SubmitOptions, isInit: boolean): Promise<ReplyOf<K>> {
     const unique = this.nextUnique;
     this.nextUnique += 2; // bit 0 is kept for INTERRUPT, as the kernel does
     const waiter = new Waiter(unique, op, nodeid, cred, options.requestedSize);
@@ -394,6 +397,16 @@ export class Connection {
   /** enqueue and wait. */
   call<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, cred: Credentials, options?: CallOptions): Promise<ReplyOf<K>> {
     return this.submit(op, nodeid, body, cred, options ?? NO_OPTIONS, false);
+  }
+
+  /**
+   * READ whose answer is copied into `into` (which must hold the size asked
+   * for) as it arrives, with no copy of our own in between; resolves with the
+   * number of bytes copied.
+   */
+  readInto(nodeid: number, arg: Body<'read'>['arg'], into: Uint8Array, cred: Credentials, signal?: AbortSignal): Promise<number> {
+    // onReply resolves a waiter that has `into` with the count instead of the data.
+    return this.submit('read', nodeid, { arg }, cred, { signal, into }, false) as Promise<unknown> as Promise<number>;
   }
 
   /** Send a message that takes no answer (FORGET, BATCH_FORGET, NOTIFY_REPLY). False when it could not be sent. */

@@ -463,8 +463,7 @@ export class Core {
     const v = f.vnode;
     const arg = { fh: f.fh, offset: position, size: buf.byteLength, readFlags: 0, lockOwner: 0n, flags: f.flags };
     try {
-      // The answer is copied into buf as it arrives (into): what comes back is its length.
-      return (await this.vfs.call('read', v.id, { arg }, ctx, { into: buf })) as unknown as number;
+      return await this.vfs.readInto(v.id, arg, buf, ctx);
     } finally {
       this.vfs.staleAttr(v, ATTR_ATIME);
     }

@@ -224,6 +224,11 @@ export class Vfs {
     return this.conn.call(op, nodeid, body, ctx.cred, options ? { signal: ctx.signal, ...options } : ctx);
   }
 
+  /** Connection.readInto with the context's credentials and signal. */
+  readInto(nodeid: number, arg: Body<'read'>['arg'], into: Uint8Array, ctx: Ctx): Promise<number> {
+    return this.conn.readInto(nodeid, arg, into, ctx.cred, ctx.signal);
+  }
+
   enqueue<K extends ReplyingOp>(op: K, nodeid: number, body: Body<K>, ctx: Ctx, options?: CallOptions): Pending<K> {
     return this.conn.enqueue(op, nodeid, body, ctx.cred, options ? { signal: ctx.signal, ...options } : ctx);
   }
