@@ -39,7 +39,7 @@ import type { Core, OpenFile } from './core.js';
 import type { Credentials, InitInfo } from './connection.js';
 import { FileHandle, ReadStream, WriteStream, readAll, writeAll, type ReadStreamOptions, type WriteStreamOptions } from './handle.js';
 import { BigIntStats, Dirent, FUSE_SUPER_MAGIC, StatFs, Stats } from './stats.js';
-import { ATTR_MODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, S_IFREG, MAY_EXEC, MAY_READ, MAY_WRITE, allowed, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
+import { ATTR_MODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, S_IFREG, MAY_EXEC, MAY_READ, MAY_WRITE, allowed, type CachedHit, type Ctx, type FuseAttr, type Vnode, type Walk } from './vfs.js';
 
 const noop = (): void => undefined;
 
@@ -156,6 +156,8 @@ export class PuffsFs {
   readonly constants = constants;
   readonly #core: Core;
   readonly #cred: Credentials;
+  /** #openableCached's answer; reused (see Vfs.resolveCached). */
+  readonly #hit: CachedHit = { node: undefined as unknown as Vnode, parent: undefined as unknown as Vnode };
   readonly #detach: () => Promise<void>;
 
   /** @internal Use attach(). */
@@ -326,34 +328,35 @@ export class PuffsFs {
    * awaits: a regular file whose every step the caches answer
    * (Vfs.resolveCached) and whose checks the cached attributes decide (no
    * O_EXCL, no O_DIRECTORY; with O_CREAT, the directory's mode known so
-   * that may_create_in_sticky needs no GETATTR). Returns the node to OPEN
-   * (its directory in vfs.cachedParent), or undefined when #openAt must
-   * decide: it then gives the answer it gives today, error included.
+   * that may_create_in_sticky needs no GETATTR). True with the node to OPEN
+   * and its directory in #hit, false when #openAt must decide: it then gives
+   * the answer it gives today, error included.
    */
-  #openableCached(p: string, flags: number, cred: Credentials): Vnode | undefined {
+  #openableCached(p: string, flags: number, cred: Credentials): boolean {
     const core = this.#core;
-    if (core.conn.state !== 'ready' || core.isClosing) return undefined; // checkOpen's refusal is #run's to make
-    if (flags & (O_EXCL | O_DIRECTORY)) return undefined;
+    if (core.conn.state !== 'ready' || core.isClosing) return false; // checkOpen's refusal is #run's to make
+    if (flags & (O_EXCL | O_DIRECTORY)) return false;
     const vfs = core.vfs;
-    const v = vfs.resolveCached(p, cred);
-    if (v === undefined || v.type !== S_IFREG) return undefined;
+    const hit = this.#hit;
+    if (!vfs.resolveCached(p, cred, hit) || hit.node.type !== S_IFREG) return false;
+    const v = hit.node;
     // may_create_in_sticky returns for a regular file once it has read the directory's mode: from the cache here.
-    if (flags & O_CREAT && !vfs.attrValid(vfs.cachedParent, ATTR_MODE)) return undefined;
+    if (flags & O_CREAT && !vfs.attrValid(hit.parent, ATTR_MODE)) return false;
     // may_open's permission bits (O_TRUNC asks for write too); root reads and writes anything.
     if (cred.uid !== 0) {
       const acc = flags & O_ACCMODE;
       let mask = acc === O_RDONLY ? MAY_READ : acc === O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
       if (flags & 0o1000) mask |= MAY_WRITE;
-      if (!vfs.attrValid(v, ATTR_MODE) || !allowed(v.attr, mask, cred)) return undefined;
+      if (!vfs.attrValid(v, ATTR_MODE) || !allowed(v.attr, mask, cred)) return false;
     }
-    return v;
+    return true;
   }
 
   /** open(2) of `p` for readFile and writeFile: OPEN at once when #openableCached allows, else #openAt under #run. */
   #openFor(p: string, flags: number, mode: number, signal: AbortSignal | undefined): Promise<OpenFile> {
     const site = { syscall: 'open', path: p };
-    const v = signal === undefined ? this.#openableCached(p, flags, this.#cred) : undefined;
-    if (v !== undefined) return this.#openPinned(v, this.#core.vfs.cachedParent, flags, site);
+    // #openPinned pins both at once, before anything else can use #hit.
+    if (signal === undefined && this.#openableCached(p, flags, this.#cred)) return this.#openPinned(this.#hit.node, this.#hit.parent, flags, site);
     return this.#run(site, signal, (ctx) => this.#openAt(p, flags, mode, ctx));
   }
 

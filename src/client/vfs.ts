@@ -166,6 +166,12 @@ export function allowed(attr: FuseAttr, mask: number, cred: Credentials): boolea
 
 const now = (): number => performance.now();
 
+/** What Vfs.resolveCached found: the node a path names and the directory holding it. */
+export interface CachedHit {
+  node: Vnode;
+  parent: Vnode;
+}
+
 /** Seconds plus nanoseconds from now, as a performance.now() deadline; 0 s = already expired. */
 function deadline(sec: number, nsec: number): number {
   if (sec === 0 && nsec === 0) return 0;
@@ -500,24 +506,22 @@ export class Vfs {
   }
 
   /**
-   * The node `path` names when the caches answer every step, as walkCached
-   * takes it, without building a Walk: for open(2) of a cached name, which
-   * needs only the node and its directory (`cachedParent`, set on a hit).
-   * Nothing is pinned; the caller pins what it keeps across a request.
+   * Whether the caches answer every step of `path`, as walkCached takes it,
+   * without building a Walk: for open(2) of a cached name, which needs only
+   * the node and its directory, written to `hit` (the caller's, reused, so a
+   * hit allocates nothing). Nothing is pinned; the caller pins what it keeps
+   * across a request.
    */
-  resolveCached(path: string, cred: Credentials): Vnode | undefined {
-    return this.cachedSteps(path, cred, undefined, undefined);
+  resolveCached(path: string, cred: Credentials, hit: CachedHit): boolean {
+    return this.cachedSteps(path, cred, undefined, undefined, hit) !== undefined;
   }
-
-  /** The directory holding the node the last hit of resolveCached returned. */
-  cachedParent: Vnode = undefined as unknown as Vnode;
 
   /**
    * walkCached's steps: the node at the end, or undefined for anything left
    * to walkSlow. `stack` and `names`, when given, receive the directories
    * from the root down to the parent and the names walked.
    */
-  private cachedSteps(path: string, cred: Credentials, stack: Vnode[] | undefined, names: string[] | undefined): Vnode | undefined {
+  private cachedSteps(path: string, cred: Credentials, stack: Vnode[] | undefined, names: string[] | undefined, hit?: CachedHit): Vnode | undefined {
     const len = path.length;
     if (len === 0 || len >= PATH_MAX / 4 || path.charCodeAt(len - 1) === 47 /* '/' */) return undefined;
     const t = now();
@@ -538,7 +542,10 @@ export class Vfs {
       stack?.push(cur);
       names?.push(comp);
       if (end === len) {
-        this.cachedParent = cur;
+        if (hit !== undefined) {
+          hit.node = child;
+          hit.parent = cur;
+        }
         return child;
       }
       if (!child.isDir) return undefined;
