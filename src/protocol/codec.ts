@@ -91,6 +91,12 @@ export class ProtocolError extends Error {
 export interface CodecOptions {
   /** FUSE_SETXATTR_EXT in force: setxattr carries the 16-byte argument. */
   setxattrExt: boolean;
+  /**
+   * Payloads of at least this many bytes are copied into a SharedArrayBuffer
+   * instead of an ArrayBuffer: memory V8 leaves out of its external-memory
+   * count (see server/memory.ts). Unset: never.
+   */
+  uncountedPayloadMin?: number;
 }
 
 export const defaultCodecOptions: CodecOptions = { setxattrExt: false };
@@ -264,7 +270,14 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
       if (declared > size) throw new ProtocolError('short-body', `${name}: payload of ${size} bytes, header says ${declared}`, header);
       size = declared;
     }
-    out.data = Buffer.from(frame.subarray(pos, pos + size));
+    const min = options.uncountedPayloadMin;
+    if (min !== undefined && size >= min) {
+      const data = Buffer.from(new SharedArrayBuffer(size));
+      data.set(frame.subarray(pos, pos + size));
+      out.data = data;
+    } else {
+      out.data = Buffer.from(frame.subarray(pos, pos + size));
+    }
   }
   return out as Request;
 }

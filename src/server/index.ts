@@ -1,6 +1,7 @@
 /** The file-server side: the FileSystem interface, its defaults, the session loop, and mounting. */
 export * from './types.js';
-export type { FileSystem, MaybePromise, CreateReply, LockRequest } from './ops.js';
+export type { FileSystem, FsFeatures, MaybePromise, CreateReply, LockRequest } from './ops.js';
+export { isUncounted, releasedUncounted } from './memory.js';
 export { fileSystemOps } from './ops.js';
 export { defaults, opVector, type OpVector } from './defaults.js';
 export { Session, DoubleReplyError, type SessionOptions } from './session.js';

@@ -79,6 +79,18 @@ export interface FsFeatures {
    * the session option `handleKillpriv`.
    */
   killsPrivs?: boolean;
+  /**
+   * The file system reports the write data it lets go, so that keeping data
+   * costs no garbage collections. Write payloads of max_write bytes then
+   * arrive in SharedArrayBuffers, which V8 leaves out of its external-memory
+   * count: kept ArrayBuffers made V8 start a major collection for every
+   * 64 MiB written (about 15 per GiB). In exchange the file system must call
+   * releasedUncounted() (server/memory.ts) with the bytes of such a payload
+   * it does not keep, and of kept data it drops (isUncounted() tells), so
+   * that a collection still comes when much of it has become garbage.
+   * Ignored where the process cannot start collections itself.
+   */
+  accountsWriteData?: boolean;
 }
 
 export interface FileSystem {

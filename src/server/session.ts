@@ -40,6 +40,7 @@ import type { FileSystem } from './ops.js';
 import { bridge, ErrnoReply, WithLookups, type Bridge } from './bridge.js';
 import { announce, joinCoherence, type CoherentPeer } from './coherence.js';
 import type { ConnectionInfo } from './types.js';
+import { canKeepUncounted } from './memory.js';
 
 export interface SessionOptions {
   /** Print each request and reply, one line each (like libfuse -d). A function receives the lines instead of stderr. */
@@ -450,6 +451,8 @@ export class Session {
 
     const pageSize = 4096;
     const maxWrite = Math.max(4096, Math.min(this.options.maxWrite, this.channel.maxFrameSize - 4096));
+    // Full-size writes of a file system that keeps them: memory V8 does not count (ops.ts).
+    if (this.fs.features?.accountsWriteData && canKeepUncounted()) this.codec.uncountedPayloadMin = maxWrite;
     const maxPages = Math.max(1, Math.min(256, Math.ceil(maxWrite / pageSize)));
     const capabilities = new Set<string>();
     for (const [name, bit] of Object.entries(InitFlag)) if (agreed & bit) capabilities.add(name);

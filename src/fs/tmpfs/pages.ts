@@ -13,6 +13,7 @@
  */
 import { MAX_FILE_PAGES, PAGE_SIZE } from './constants.js';
 import type { FileInode } from './inode.js';
+import { isUncounted, releasedUncounted } from '../../server/memory.js';
 
 /** Where pages are charged: the file system's size= budget. */
 export interface BlockAccount {
@@ -62,6 +63,17 @@ export class Chunk {
   }
 }
 
+/**
+ * Bytes of a chunk in write payloads V8 does not count (FsFeatures
+ * accountsWriteData): its dense buffer, or its pages that are views of one.
+ */
+function uncountedBytes(chunk: Chunk): number {
+  if (chunk.buf !== null) return isUncounted(chunk.buf) ? chunk.buf.byteLength : 0;
+  let n = 0;
+  for (const page of chunk.pages!) if (page !== undefined && isUncounted(page)) n += PAGE_SIZE;
+  return n;
+}
+
 function pageIndex(pos: number): number {
   // Offsets reach 2^53: no 32-bit shifts.
   return Math.floor(pos / PAGE_SIZE);
@@ -101,17 +113,21 @@ function eachChunk(node: FileInode, lo: number, hi: number, visit: (ci: number, 
 /** Free every present page in [lo, hi) (hi may be Infinity); returns how many. */
 function removePages(node: FileInode, lo: number, hi: number): number {
   let removed = 0;
+  let uncounted = 0;
   const chunks = node.pages!;
   eachChunk(node, lo, hi, (ci, chunk, a, b) => {
     if (a === 0 && b === CHUNK_PAGES) {
       removed += chunk.count;
+      uncounted += uncountedBytes(chunk);
       chunks.delete(ci);
       return;
     }
     const pages = chunk.sparse();
     const end = Math.min(b, pages.length);
     for (let i = a; i < end; i++) {
-      if (pages[i] !== undefined) {
+      const page = pages[i];
+      if (page !== undefined) {
+        if (isUncounted(page)) uncounted += PAGE_SIZE;
         pages[i] = undefined;
         chunk.count--;
         removed++;
@@ -120,6 +136,7 @@ function removePages(node: FileInode, lo: number, hi: number): number {
     if (chunk.count === 0) chunks.delete(ci);
   });
   node.pageCount -= removed;
+  if (uncounted) releasedUncounted(uncounted);
   return removed;
 }
 
@@ -210,7 +227,9 @@ export const ADOPT_MAX_PAGES = 256;
  * fit). Does not change the file size: the caller does. With `adopt`
  * (page-aligned, whole pages, at most ADOPT_MAX_PAGES), the pages of `data`
  * become pages of the file without a copy; a whole aligned chunk becomes a
- * dense chunk.
+ * dense chunk. Uncounted `data` (a SharedArrayBuffer payload) is kept only
+ * as a whole dense chunk, so that its memory goes with that chunk: else it
+ * is copied, and the caller reports it released.
  */
 export function writePages(node: FileInode, offset: number, data: Uint8Array, acct: BlockAccount, adopt: boolean): number {
   let chunks = node.pages;
@@ -223,10 +242,15 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
     if (node.pageCount + need <= MAX_FILE_PAGES && (need === 0 || acct.reserveBlocks(need))) {
       chunks.set(ci, new Chunk(data));
       node.pageCount += need;
+      if (old !== undefined) {
+        const uncounted = uncountedBytes(old);
+        if (uncounted) releasedUncounted(uncounted);
+      }
       return total;
     }
     // Not all of it fits: page by page below, to write what does.
   }
+  if (adopt && isUncounted(data)) adopt = false;
   const firstIdx = pageIndex(offset);
   const lastIdx = pageIndex(offset + total - 1);
   // Pages this write must allocate, to size the shared buffers.
@@ -269,6 +293,7 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
       node.pageCount++;
     }
     if (adopt) {
+      if (page !== undefined && isUncounted(page)) releasedUncounted(PAGE_SIZE);
       chunk!.pages![pi] = data.subarray(src, src + PAGE_SIZE);
     } else {
       if (page === undefined || page === UNWRITTEN) {
@@ -288,6 +313,11 @@ export function writePages(node: FileInode, offset: number, data: Uint8Array, ac
     src += len;
   }
   return src;
+}
+
+/** Whether writePages kept `data` itself, as the dense chunk at `offset`. */
+export function keptAsChunk(node: FileInode, offset: number, data: Uint8Array): boolean {
+  return offset % CHUNK_BYTES === 0 && node.pages?.get(offset / CHUNK_BYTES)?.buf === data;
 }
 
 /** Zero bytes [start, end): whole pages are freed, partial ones zeroed in place. */
@@ -377,6 +407,9 @@ export function allocatePages(node: FileInode, start: number, end: number, acct:
 export function freePages(node: FileInode, acct: BlockAccount): void {
   if (node.pages !== null) {
     acct.releaseBlocks(node.pageCount);
+    let uncounted = 0;
+    for (const chunk of node.pages.values()) uncounted += uncountedBytes(chunk);
+    if (uncounted) releasedUncounted(uncounted);
     node.pages = null;
     node.pageCount = 0;
   }

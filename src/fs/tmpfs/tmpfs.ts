@@ -6,6 +6,7 @@
  * only a blocking lock wait returns a Promise.
  */
 import { fsError } from '../../errors.js';
+import { isUncounted, releasedUncounted } from '../../server/memory.js';
 import type { CreateReply, FileSystem, FsFeatures, LockRequest } from '../../server/ops.js';
 import {
   FALLOC_FL_KEEP_SIZE,
@@ -72,6 +73,7 @@ import {
   allocatePages,
   dataPage,
   freePages,
+  keptAsChunk,
   punchPages,
   readPages,
   ADOPT_MAX_PAGES,
@@ -244,7 +246,14 @@ export class Tmpfs implements FileSystem {
     this.check = o.checkPermissions;
     // killsPrivs: write, truncate and chown below clear suid/sgid and drop
     // security.capability themselves, so the kernel need not ask before each write.
-    this.features = { atomicOTrunc: true, noOpendir: !(o.checkPermissions && o.checkOpendir), flushOnlyReleasesLocks: true, killsPrivs: true };
+    // accountsWriteData: pages.ts reports the payloads it drops (server/memory.ts).
+    this.features = {
+      atomicOTrunc: true,
+      noOpendir: !(o.checkPermissions && o.checkOpendir),
+      flushOnlyReleasesLocks: true,
+      killsPrivs: true,
+      accountsWriteData: true,
+    };
     // The root is charged like any inode (df -i shows it used), but never refused.
     if (this.maxInodes) this.freeIspace = Math.max(0, this.freeIspace - BOGO_INODE_SIZE);
     this.root = new DirInode(ROOT_ID, S_IFDIR | o.mode, o.uid, o.gid, now(), null);
@@ -1003,6 +1012,19 @@ export class Tmpfs implements FileSystem {
    * instead of copied; the buffer then lives as long as any of those pages.
    */
   write(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): number {
+    if (!isUncounted(data)) return this.writeData(ctx, ino, fh, offset, data, flags);
+    // An uncounted payload not kept as a chunk (copied, or refused) is let go here.
+    let kept = false;
+    try {
+      const n = this.writeData(ctx, ino, fh, offset, data, flags);
+      kept = keptAsChunk(this.nodes.get(ino) as FileInode, offset, data);
+      return n;
+    } finally {
+      if (!kept) releasedUncounted(data.byteLength);
+    }
+  }
+
+  private writeData(ctx: RequestContext, ino: number, fh: number, offset: number, data: Uint8Array, flags: number): number {
     const h = this.handle(fh, ino);
     const node = this.regular(h.node);
     if (accessMode(h.flags) === O_RDONLY) throw fsError('EBADF');
@@ -1017,9 +1039,10 @@ export class Tmpfs implements FileSystem {
     // Writing drops file capabilities, as the kernel's file_remove_privs does
     // (a write-only open writes around the kernel's cache and that check).
     if (node.xattrs !== null) this.dropXattr(node, 'security.capability');
-    // A page-aligned write of whole pages from a buffer it spans: keep its pages instead of copying.
+    // A page-aligned write of whole pages from a buffer it spans: keep its pages instead of copying
+    // (ops.ts: the payload is the file system's own copy).
     const adopt = offset % PAGE_SIZE === 0 && buf.byteLength % PAGE_SIZE === 0 && buf.byteLength <= ADOPT_MAX_PAGES * PAGE_SIZE &&
-      buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer;
+      buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength;
     const written = writePages(node, offset, buf, this.acct, adopt);
     if (written === 0) throw fsError('ENOSPC');
     if (offset + written > node.size) node.size = offset + written;

@@ -1,0 +1,70 @@
+/**
+ * Write payloads a file system keeps, in memory V8 does not count
+ * (FsFeatures.accountsWriteData), and the collections that still free it.
+ *
+ * V8 counts ArrayBuffer memory as external memory and starts a major
+ * collection for every 64 MiB of it allocated since the last one. A file
+ * system that keeps its writes (tmpfs keeps each 1 MiB write as a chunk of
+ * the file) grows by exactly that memory, so writing 1 GiB cost about 15
+ * major collections, each marking the whole heap, for data that stays live.
+ * A SharedArrayBuffer is not counted. Its memory is still freed when its
+ * wrapper is collected, but nothing starts that collection: the file system,
+ * which knows when data goes (unlink, truncate), reports it here, and after
+ * every RECLAIM_BYTES reported an incremental collection starts, as V8's own
+ * count would have started one.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+type Collect = (options: { type: 'major'; execution: 'async' }) => Promise<void>;
+
+let collect: Collect | null | undefined;
+
+/** V8's gc(), exposed once; null where the runtime refuses (then payloads stay ArrayBuffers). */
+function collector(): Collect | null {
+  if (collect === undefined) {
+    try {
+      // The flag makes gc() a global of contexts made after it.
+      setFlagsFromString('--expose-gc');
+      const gc: unknown = runInNewContext('gc');
+      collect = typeof gc === 'function' ? (gc as Collect) : null;
+    } catch {
+      collect = null;
+    }
+  }
+  return collect;
+}
+
+/** Whether payloads may go uncounted: only when this process can start collections itself. */
+export function canKeepUncounted(): boolean {
+  return collector() !== null;
+}
+
+/** Uncounted bytes released before a collection starts: V8's own step for external memory. */
+export const RECLAIM_BYTES = 64 << 20;
+
+let released = 0;
+let scheduled = false;
+
+/**
+ * `bytes` of uncounted memory (SharedArrayBuffers from write payloads) are
+ * no longer referenced. After every RECLAIM_BYTES an incremental major
+ * collection starts, once the current request has been answered.
+ */
+export function releasedUncounted(bytes: number): void {
+  released += bytes;
+  if (released < RECLAIM_BYTES || scheduled) return;
+  const gc = collector();
+  if (gc === null) return;
+  released = 0;
+  scheduled = true;
+  setImmediate(() => {
+    scheduled = false;
+    gc({ type: 'major', execution: 'async' }).catch(() => undefined);
+  });
+}
+
+/** Whether `data` is uncounted memory (a payload copied into a SharedArrayBuffer). */
+export function isUncounted(data: Uint8Array): boolean {
+  return data.buffer instanceof SharedArrayBuffer;
+}
