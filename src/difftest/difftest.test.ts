@@ -90,45 +90,45 @@ test('harness self-test: an injected fault is detected and shrunk to at most 3 o
   }
 });
 
+/**
+ * Seeds of 200 ops on puffs tmpfs against kernel tmpfs, which must show no
+ * divergence but the known ones of known.ts (none tolerated for root alone,
+ * where none is known).
+ */
+async function puffsCampaign(seeds: number, firstSeed: number, rootOnly: boolean): Promise<CampaignResult> {
+  return withTrees(
+    'puffs',
+    {},
+    async (runner, setup) => {
+      const lines: string[] = [];
+      const res = await campaign(runner, {
+        seeds,
+        ops: 200,
+        firstSeed,
+        gen: rootOnly ? { ...gen, asUserRate: 0 } : gen,
+        outDir: null,
+        shrinkBudgetSec: 30,
+        known: rootOnly ? undefined : (d, ops) => knownDivergence(d, ops)?.id,
+        subjectGone: () => (setup.serverExited() ? `the puffs server exited:\n${setup.serverLog()}` : null),
+        print: (l) => lines.push(l),
+      });
+      assert.equal(res.subjectLost, undefined, report(res, lines));
+      assert.deepEqual(res.divergences, [], report(res, lines));
+      assert.ok(res.opsRun >= seeds * 100, `only ${res.opsRun} ops were checked`);
+      return res;
+    },
+    rootOnly,
+  );
+}
+
 test('puffs tmpfs against kernel tmpfs: no divergence beyond the known ones of known.ts (20 seeds x 200 ops)', { skip: skipPuffs, timeout: 180_000 }, async () => {
-  await withTrees('puffs', {}, async (runner, setup) => {
-    const lines: string[] = [];
-    const res = await campaign(runner, {
-      seeds: 20,
-      ops: 200,
-      firstSeed: 1,
-      gen,
-      outDir: null,
-      shrinkBudgetSec: 30,
-      known: (d, ops) => knownDivergence(d, ops)?.id,
-      subjectGone: () => (setup.serverExited() ? `the puffs server exited:\n${setup.serverLog()}` : null),
-      print: (l) => lines.push(l),
-    });
-    assert.equal(res.subjectLost, undefined, report(res, lines));
-    assert.deepEqual(res.divergences, [], report(res, lines));
-    for (const k of res.known) console.log(`# known divergence (seed ${k.seed}): ${k.known}: ${describeDivergence(k.original)}`);
-    for (const [rule, n] of Object.entries(res.tolerated)) console.log(`# tolerated ${n}x ${rule} (inherent to FUSE)`);
-    assert.ok(res.opsRun >= 20 * 100, `only ${res.opsRun} ops were checked`);
-  });
+  const res = await puffsCampaign(20, 1, false);
+  for (const k of res.known) console.log(`# known divergence (seed ${k.seed}): ${k.known}: ${describeDivergence(k.original)}`);
+  for (const [rule, n] of Object.entries(res.tolerated)) console.log(`# tolerated ${n}x ${rule} (inherent to FUSE)`);
 });
 
 test('puffs tmpfs as the CLI mounts it for root alone (tmpfs checks permissions, not the kernel): no divergence in root\'s ops (10 seeds x 200 ops)', { skip: skipPuffs, timeout: 180_000 }, async () => {
-  await withTrees('puffs', {}, async (runner, setup) => {
-    const lines: string[] = [];
-    const res = await campaign(runner, {
-      seeds: 10,
-      ops: 200,
-      firstSeed: 101,
-      gen: { ...gen, asUserRate: 0 },
-      outDir: null,
-      shrinkBudgetSec: 30,
-      subjectGone: () => (setup.serverExited() ? `the puffs server exited:\n${setup.serverLog()}` : null),
-      print: (l) => lines.push(l),
-    });
-    assert.equal(res.subjectLost, undefined, report(res, lines));
-    assert.deepEqual(res.divergences, [], report(res, lines));
-    assert.ok(res.opsRun >= 10 * 100, `only ${res.opsRun} ops were checked`);
-  }, true);
+  await puffsCampaign(10, 101, true);
 });
 
 test('integrity exerciser: kernel tmpfs passes; a byte changed behind its back is caught', { skip: skipRoot, timeout: 120_000 }, async () => {
