@@ -787,7 +787,7 @@ export class DirentPacker {
   ): boolean {
     const at = this.pos;
     if (!this.push(ino, off, type, name)) return false;
-    // fuse_entry_out at `at`; push() left it zero, so only nonzero fields need writing.
+    // fuse_entry_out at `at`, which push() left zeroed (w64 writes high words only when nonzero).
     const u32 = this.u32;
     this.w64(at + EO.nodeid, nodeid);
     this.w64(at + EO.generation, generation);
