@@ -74,6 +74,16 @@ export function checkOutgoingFrame(parts: readonly Uint8Array[], maxFrameSize: n
   return total;
 }
 
+/** `parts` one after another in `frame` (which holds exactly their total); returns `frame`. */
+export function joinInto<F extends Uint8Array>(frame: F, parts: readonly Uint8Array[]): F {
+  let offset = 0;
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.byteLength;
+  }
+  return frame;
+}
+
 /** Options for {@link Framer}. */
 export interface FramerOptions {
   /** Largest acceptable frame, header included. Default {@link DEFAULT_MAX_FRAME_SIZE}. */

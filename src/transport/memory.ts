@@ -5,7 +5,7 @@
  */
 import { ChannelClosedError, type Channel, type FrameHandler } from './channel.js';
 import { FrameSlab } from '../slab.js';
-import { checkOutgoingFrame, resolveMaxFrameSize } from './framer.js';
+import { checkOutgoingFrame, joinInto, resolveMaxFrameSize } from './framer.js';
 
 /** Options for {@link memoryPair}. */
 export interface MemoryPairOptions {
@@ -29,16 +29,6 @@ function frameBuffer(size: number): Uint8Array {
   if (size > FrameSlab.FRAME_MAX) return new Uint8Array(size);
   const at = slab.take(size); // first: it may start a new slab
   return new Uint8Array(slab.buffer, at, size);
-}
-
-/** `parts` one after another in `frame` (which holds exactly their total). */
-function joinInto(frame: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
-  let offset = 0;
-  for (const part of parts) {
-    frame.set(part, offset);
-    offset += part.byteLength;
-  }
-  return frame;
 }
 
 const resolved = Promise.resolve();

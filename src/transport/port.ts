@@ -4,7 +4,7 @@
  * length header is still checked, so a confused peer is caught at once.
  */
 import { ChannelClosedError, FramingError, type Channel, type FrameHandler } from './channel.js';
-import { checkOutgoingFrame, frameLengthError, readFrameLength, resolveMaxFrameSize } from './framer.js';
+import { checkOutgoingFrame, frameLengthError, joinInto, readFrameLength, resolveMaxFrameSize } from './framer.js';
 
 /**
  * What {@link PortChannel} needs of a port: a worker_threads `MessagePort`
@@ -85,12 +85,7 @@ export class PortChannel implements Channel {
     if (this.#closed) throw new ChannelClosedError();
     const total = checkOutgoingFrame(parts, this.maxFrameSize);
     // `new Uint8Array` owns a fresh, unpooled ArrayBuffer: safe to transfer.
-    const frame = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      frame.set(part, offset);
-      offset += part.byteLength;
-    }
+    const frame = joinInto(new Uint8Array(total), parts);
     this.#port.postMessage(frame, [frame.buffer]);
     return true;
   }

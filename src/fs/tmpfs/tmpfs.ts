@@ -789,15 +789,15 @@ export class Tmpfs implements FileSystem {
     // chown does, for the owner or root, and stamp ctime. On a set-id file
     // from anyone else it is a write's, whose WRITE clears them; the kernel
     // would refuse their chown (EPERM), which this cannot tell from the write's.
-    const nothing = mode === undefined && uid === undefined && gid === undefined && size === undefined &&
-      atime === undefined && mtime === undefined && ctime === undefined && !changes.killSuidgid;
+    // Neither mode, owner nor times: what both no-op cases below start from.
+    const noOther = mode === undefined && uid === undefined && gid === undefined &&
+      atime === undefined && mtime === undefined && ctime === undefined;
+    const nothing = noOther && size === undefined && !changes.killSuidgid;
     if (nothing && setId && !this.ownerOrRoot(node, ctx)) return { attr: this.attrOf(node) };
     // truncate(2) to the current size changes nothing, times included, as
     // shmem_setattr does (a kill of set-id bits that are not there is
     // nothing too); ftruncate (which comes with the handle) stamps them.
-    const sizeNoop =
-      file !== null && size === file.size && changes.fh === undefined && mode === undefined && uid === undefined &&
-      gid === undefined && atime === undefined && mtime === undefined && ctime === undefined && (!changes.killSuidgid || !setId);
+    const sizeNoop = noOther && file !== null && size === file.size && changes.fh === undefined && (!changes.killSuidgid || !setId);
     if (file !== null) {
       truncatePages(file, size!, this.acct);
       if (!sizeNoop) file.touchModified(t);
