@@ -9,6 +9,7 @@ import { ops, opName, opSpec, notifications, notifyName, type OpName, type Notif
 import { layoutOf, offsetOf, setU64, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
 import { FrameSlab } from '../slab.js';
+import { keepShape } from '../shapes.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
 export type OutHeader = StructValue<typeof L.outHeader.fields>;
@@ -279,7 +280,27 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
       out.data = Buffer.from(frame.subarray(pos, pos + size));
     }
   }
+  const variant = header.opcode * 2 + (header.totalExtlen ? 1 : 0);
+  if (variant < requestShapeKept.length && requestShapeKept[variant] === 0) keepRequestShape(variant, out);
   return out as Request;
+}
+
+/**
+ * Requests are built field by field, a hidden class per op and field set,
+ * which V8 forgets once no request of that kind is alive (see shapes.ts).
+ * The first request of each kind, with and without extensions, leaves a
+ * twin that holds the same fields in the same order, minus the payload.
+ */
+const requestShapeKept = new Uint8Array(2 * 256);
+function keepRequestShape(variant: number, out: Record<string, unknown>): void {
+  requestShapeKept[variant] = 1;
+  const twin: Record<string, unknown> = { op: out.op, header: out.header };
+  for (const key of Object.keys(out)) {
+    if (key === 'op' || key === 'header') continue;
+    const value = out[key];
+    twin[key] = key === 'data' ? Buffer.alloc(0) : key === 'items' ? (value as unknown[]).slice(0, 0) : value;
+  }
+  keepShape(twin);
 }
 
 /** Extensions from `start` to `end` (frame offsets; `base` is the frame's offset in the view). */
@@ -832,6 +853,7 @@ export class DirentPacker {
     return this.buf.subarray(0, this.pos);
   }
 }
+keepShape(new DirentPacker(0, false));
 
 /** Decode a readdir (plus = false) or readdirplus reply body. */
 export function decodeDirents(data: Uint8Array, plus: boolean): (DirentRecord | DirentPlusRecord)[] {

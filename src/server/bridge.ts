@@ -5,6 +5,7 @@
  * fs/bridge.go apart from fuse/), so the file-system API never sees a struct.
  */
 import { FsError } from '../errors.js';
+import { keepShape } from '../shapes.js';
 import {
   DirentPacker,
   FATTR_ATIME,
@@ -52,6 +53,7 @@ export class WithLookups<T = unknown> {
     readonly inos: readonly number[],
   ) {}
 }
+keepShape(new WithLookups(null, []));
 
 /**
  * An errno answer given without throwing. Node runs our JS under a verbose

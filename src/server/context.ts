@@ -1,5 +1,6 @@
 /** The per-request context handed to file-system methods. */
 import { readFileSync } from 'node:fs';
+import { keepShape } from '../shapes.js';
 import type { RequestContext } from './types.js';
 
 /**
@@ -56,3 +57,5 @@ export class Context implements RequestContext {
     return this.groupList;
   }
 }
+
+keepShape(new Context(0, 0, 0, 0, 0, undefined, undefined, undefined));

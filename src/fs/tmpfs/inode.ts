@@ -3,7 +3,9 @@
  * 100,000 empty files must stay cheap.
  */
 import type { Timespec } from '../../server/types.js';
-import { BOGO_DIRENT_SIZE } from './constants.js';
+import { keepShape } from '../../shapes.js';
+import { now } from './clock.js';
+import { BOGO_DIRENT_SIZE, S_IFIFO, S_IFREG } from './constants.js';
 import type { LockTable } from './locks.js';
 import type { Chunk } from './pages.js';
 
@@ -185,3 +187,8 @@ export class SpecialInode extends Inode {
     return this.dev;
   }
 }
+
+// Kinds a tree can run out of keep their hidden classes (see shapes.ts); the root keeps DirInode's.
+keepShape(new FileInode(0, S_IFREG, 0, 0, 1, now()));
+keepShape(new SymlinkInode(0, 0, 0, now(), '', 0));
+keepShape(new SpecialInode(0, S_IFIFO, 0, 0, now(), 0));

@@ -11,6 +11,7 @@
  * last page beyond EOF are always zero, so growing a file never reveals old
  * data.
  */
+import { keepShape } from '../../shapes.js';
 import { MAX_FILE_PAGES, PAGE_SIZE } from './constants.js';
 import type { FileInode } from './inode.js';
 import { isUncounted, releasedUncounted } from '../../server/memory.js';
@@ -62,6 +63,7 @@ export class Chunk {
     return buf !== null ? buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE) : this.pages![i];
   }
 }
+keepShape(new Chunk(null)); // see shapes.ts: a file system may hold no data for a while
 
 /**
  * Bytes of a chunk in write payloads V8 does not count (FsFeatures

@@ -29,6 +29,7 @@ import {
   type SetattrChanges,
   type StatFs,
 } from '../../server/types.js';
+import { keepShape } from '../../shapes.js';
 import { now } from './clock.js';
 
 /** A lookup that finds nothing; the mount's negative timeout applies. */
@@ -214,6 +215,7 @@ class Listing implements IterableIterator<DirEntry> {
     }
   }
 }
+keepShape(new Listing(new DirInode(0, S_IFDIR, 0, 0, now(), null), 0, null));
 
 export class Tmpfs implements FileSystem {
   /**
