@@ -3,6 +3,7 @@
  * shared by every layer. `errno` is negative, as in Node's fs errors.
  */
 import { constants } from 'node:os';
+import { keepShape } from './shapes.js';
 
 const errnoByCode: Readonly<Record<string, number>> = constants.errno as Record<string, number>;
 const codeByErrno = new Map<number, string>();
@@ -98,6 +99,9 @@ export class FsError extends Error implements NodeJS.ErrnoException {
     return errnoByCode[code] === undefined ? new FsError('EIO', { ...options, message: `unknown error ${errno}` }) : new FsError(code, options);
   }
 }
+// See shapes.ts: the two shapes failures take, with and without the call that failed.
+keepShape(new FsError('ENOENT'));
+keepShape(new FsError('ENOENT', { syscall: 'open', path: '/' }));
 
 /**
  * Shorthand for throwing from a file system: `throw fsError('ENOENT')`. The

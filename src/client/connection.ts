@@ -37,6 +37,7 @@ import {
 } from '../protocol/index.js';
 import type { Channel } from '../transport/channel.js';
 import { FsError } from '../errors.js';
+import { keepShape } from '../shapes.js';
 import { errnoError } from './errors.js';
 
 /** Who a request acts for: the header's uid, gid and pid, the supplementary groups, the umask. */
@@ -153,6 +154,7 @@ class Waiter {
     this.rejectFn(error);
   }
 }
+keepShape(new Waiter(0, 'getattr', 1, { uid: 0, gid: 0, pid: 0, umask: 0 }, undefined)); // see shapes.ts
 
 /**
  * Requests waiting for an answer, by unique id. Uniques go up by two, so

@@ -22,10 +22,11 @@ import {
   type ReplyOf,
 } from '../protocol/index.js';
 import type { FsError } from '../errors.js';
+import { keepShape } from '../shapes.js';
 import { errnoError } from './errors.js';
 import type { Connection, Pending } from './connection.js';
 import { O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_TRUNC, O_WRONLY } from './args.js';
-import { ATTR_ATIME, S_IFREG, S_IFMT, Vfs, type Ctx, type FuseAttr, type Vnode } from './vfs.js';
+import { ATTR_ATIME, EXEMPLAR_ATTR, S_IFREG, S_IFMT, Vfs, Vnode, type Ctx, type FuseAttr } from './vfs.js';
 
 /** The kernel's struct file: an open file or directory on the server. */
 export class OpenFile {
@@ -55,6 +56,7 @@ export class OpenFile {
     return (this.flags & O_ACCMODE) !== O_RDONLY;
   }
 }
+keepShape(new OpenFile(new Vnode(0, 0, EXEMPLAR_ATTR), 0, 0, 0, false, 0)); // see shapes.ts
 
 export interface SetattrChanges {
   mode?: number;

@@ -2,7 +2,8 @@
  * Stats, BigIntStats, Dirent and StatFs shaped like node:fs's: the same
  * fields, the same is*() methods, Date and *Ms (and *Ns) times.
  */
-import type { FuseAttr } from './vfs.js';
+import { keepShape } from '../shapes.js';
+import { EXEMPLAR_ATTR, type FuseAttr } from './vfs.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from './vfs.js';
 
 abstract class TypeChecks {
@@ -186,3 +187,7 @@ export class StatFs<T extends number | bigint = number> {
     this.ffree = v.ffree;
   }
 }
+
+// See shapes.ts: a program may go a while without stat or readdir.
+keepShape(new Stats(EXEMPLAR_ATTR, 0));
+keepShape(new Dirent('', 0, ''));

@@ -31,11 +31,18 @@ import {
   type StructValue,
 } from '../protocol/index.js';
 import { FsError } from '../errors.js';
+import { keepShape } from '../shapes.js';
 import { errnoError } from './errors.js';
 import { LockTable } from './locks.js';
 import type { Body, CallOptions, Connection, Credentials, Pending } from './connection.js';
 
 export type FuseAttr = StructValue<typeof L.attr.fields>;
+
+/** Attributes as a server sends them (times with nanoseconds), for exemplars kept by shapes.ts. */
+export const EXEMPLAR_ATTR: FuseAttr = {
+  ...L.attr.decode(new DataView(new ArrayBuffer(L.attr.size)), 0),
+  ...{ ino: 1, mode: 0o100644, nlink: 1, atime: 1.7e9, atimensec: 1, mtime: 1.7e9, mtimensec: 1, ctime: 1.7e9, ctimensec: 1 },
+};
 export type EntryOut = StructValue<typeof L.entryOut.fields>;
 
 export { S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO, S_ISVTX } from '../linux.js';
@@ -98,6 +105,7 @@ export class Vnode {
     return this.type === S_IFLNK;
   }
 }
+keepShape(new Vnode(0, 0, EXEMPLAR_ATTR)); // see shapes.ts
 
 /** The result of a path walk. Call `release` when done with it. */
 export interface Walk {
