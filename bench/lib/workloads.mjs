@@ -309,9 +309,9 @@ export async function warmUp(ctx, inst) {
   await sh(`mkdir -p '${d}'`);
   await pb(ctx, 'create', d, files);
   await pb(ctx, 'stat', d, files);
-  // Twice: V8 compiles puffs's listing code during the first and throws it away
-  // at its end (feedback it had not seen); the second leaves it compiled. With
-  // one, round 1 timed that compiling (readdir of 10k: 13-15 ms, then 4).
+  // Twice: a JIT compiles listing code during the first, and a path the first
+  // reaches only once (its start, its end) may send it back; the second leaves
+  // it settled. puffs's round 1 timed such a recompile (10k: 13-15 ms, then 4).
   await pb(ctx, 'readdir', d);
   await pb(ctx, 'readdir', d);
   await pb(ctx, 'unlink', d, files);

@@ -159,6 +159,15 @@ const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
  * fraction of the time it spends on the generator (10 ms of a pinned CPU
  * for a 2,000-entry directory, more than the listing itself).
  */
+/**
+ * The end of every listing. A shared object rather than a literal: the end
+ * is reached once per listing, so code V8 optimized during a big listing had
+ * never seen the literal made and was thrown away at the end (and the next
+ * listing compiled it again). Not frozen: a frozen object has another hidden
+ * class than the other results, and the caller's loop was thrown away instead.
+ */
+const LISTING_DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
 class Listing implements IterableIterator<DirEntry> {
   /** 0: "." next, 1: ".." next, 2: the entries. */
   private dots: number;
@@ -198,7 +207,7 @@ class Listing implements IterableIterator<DirEntry> {
         this.i = dir.indexAfter(this.cookie);
       }
       const order = this.order;
-      if (this.i >= order.length) return { done: true, value: undefined };
+      if (this.i >= order.length) return LISTING_DONE;
       const d = order[this.i++]!;
       const node = d.node;
       if (node === null) continue;
