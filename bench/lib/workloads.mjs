@@ -208,6 +208,8 @@ export const WORKLOADS = [
     modes: ['shipped'],
     needs: 'full',
     async run(ctx, inst) {
+      // Untimed: see the note on memory in bench/README.md.
+      await dropCaches();
       const r = await pb(ctx, 'seqwrite', join(inst.dir, 'big'), ctx.sizes.seqBytes, MiB);
       return mibps(r);
     },
@@ -220,6 +222,7 @@ export const WORKLOADS = [
     modes: ['shipped'],
     needs: 'full',
     async run(ctx, inst) {
+      await dropCaches(); // untimed: see the note on memory in bench/README.md
       await pb(ctx, 'seqread', join(inst.dir, 'big'), MiB); // warm up, untimed
       const r = await pb(ctx, 'seqread', join(inst.dir, 'big'), MiB);
       if (r.bytes !== ctx.sizes.seqBytes) throw new Error(`read ${r.bytes} bytes, expected ${ctx.sizes.seqBytes}`);
