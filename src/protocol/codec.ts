@@ -8,7 +8,7 @@ import * as L from './layouts.js';
 import { ops, opName, opSpec, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
 import { layoutOf, offsetOf, setU64, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
-import { FrameSlab } from '../slab.js';
+import { FrameSlab, PayloadSlab } from '../slab.js';
 import { keepShape } from '../shapes.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
@@ -93,9 +93,10 @@ export interface CodecOptions {
   /** FUSE_SETXATTR_EXT in force: setxattr carries the 16-byte argument. */
   setxattrExt: boolean;
   /**
-   * Payloads of at least this many bytes are copied into a SharedArrayBuffer
-   * instead of an ArrayBuffer: memory V8 leaves out of its external-memory
-   * count (see server/memory.ts). Unset: never.
+   * Payloads of at least this many bytes are copied into room of their own
+   * in a SharedArrayBuffer slab (slab.ts PayloadSlab) instead of an
+   * ArrayBuffer: memory V8 leaves out of its external-memory count (see
+   * server/memory.ts). Unset: never.
    */
   uncountedPayloadMin?: number;
 }
@@ -132,6 +133,8 @@ function viewOf(bytes: Uint8Array): DataView {
 }
 
 const slab = new FrameSlab();
+/** Room for payloads kept in uncounted memory (CodecOptions.uncountedPayloadMin). */
+const payloads = new PayloadSlab();
 
 /**
  * Where the last outgoing frame was cut: the view to write it through (the
@@ -273,9 +276,7 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
     }
     const min = options.uncountedPayloadMin;
     if (min !== undefined && size >= min) {
-      const data = Buffer.from(new SharedArrayBuffer(size));
-      data.set(frame.subarray(pos, pos + size));
-      out.data = data;
+      out.data = payloads.copy(frame.subarray(pos, pos + size));
     } else {
       out.data = Buffer.from(frame.subarray(pos, pos + size));
     }

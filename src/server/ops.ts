@@ -84,7 +84,10 @@ export interface FsFeatures {
    * costs no garbage collections. Write payloads of max_write bytes then
    * arrive in SharedArrayBuffers, which V8 leaves out of its external-memory
    * count: kept ArrayBuffers made V8 start a major collection for every
-   * 64 MiB written (about 15 per GiB). In exchange the file system must call
+   * 64 MiB written (about 15 per GiB). Such a payload is a view of room of
+   * its own in a larger slab (slab.ts PayloadSlab), page-aligned: its bytes
+   * are the file system's to keep, and the slab's memory goes when the last
+   * payload cut from it does. In exchange the file system must call
    * releasedUncounted() (server/memory.ts) with the bytes of such a payload
    * it does not keep, and of kept data it drops (isUncounted() tells), so
    * that a collection still comes when much of it has become garbage.

@@ -1050,10 +1050,11 @@ export class Tmpfs implements FileSystem {
     // Writing drops file capabilities, as the kernel's file_remove_privs does
     // (a write-only open writes around the kernel's cache and that check).
     if (node.xattrs !== null) this.dropXattr(node, 'security.capability');
-    // A page-aligned write of whole pages from a buffer it spans: keep its pages instead of copying
-    // (ops.ts: the payload is the file system's own copy).
+    // A page-aligned write of whole pages, from a buffer it spans or from an
+    // uncounted payload's room of its own (slab.ts PayloadSlab): keep its
+    // pages instead of copying (ops.ts: the payload is the file system's own copy).
     const adopt = offset % PAGE_SIZE === 0 && buf.byteLength % PAGE_SIZE === 0 && buf.byteLength <= ADOPT_MAX_PAGES * PAGE_SIZE &&
-      buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength;
+      ((buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) || isUncounted(buf));
     const written = writePages(node, offset, buf, this.acct, adopt);
     if (written === 0) throw fsError('ENOSPC');
     if (offset + written > node.size) node.size = offset + written;
