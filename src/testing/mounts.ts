@@ -10,6 +10,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+/** The shipped command (bin/puffs): the CLI under the environment it sets. Test servers start through it. */
+export const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'puffs');
 /**
  * Every mount point a test process makes starts with this, so its sweep finds
  * them all and never touches another run's mounts. `.ci/run` checks that
@@ -98,9 +100,13 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** Start `puffs mount <args>` in a child process and wait until it says it is mounted. */
-export async function startServer(args: readonly string[], mountpoint: string, timeoutMs = 10_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'mount', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Start `puffs mount <args>` in a child process, through bin/puffs as users
+ * run it (the launcher execs Node, so the pid is the server's), and wait
+ * until it says it is mounted.
+ */
+export async function startServer(args: readonly string[], mountpoint: string, timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  const child = spawn(LAUNCHER, ['mount', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   child.stdout!.resume();

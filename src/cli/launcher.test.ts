@@ -1,0 +1,76 @@
+/**
+ * bin/puffs, the command as shipped: it asks glibc for transparent huge
+ * pages before Node starts, so that file data costs one page fault per
+ * 2 MiB instead of one per 4 KiB. What a user sees: the server's memory
+ * (smaps) holds written data in huge pages, also when GLIBC_TUNABLES sets
+ * something else, and glibc.malloc.hugetlb=0 turns it off. (Not read from
+ * /proc/PID/environ: glibc cuts the variable there while parsing it.)
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mountPoint, run, startServer, sweepMounts, LAUNCHER } from '../testing/mounts.js';
+
+const thp = (() => {
+  try {
+    return /\[(always|madvise)\]/.test(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'));
+  } catch {
+    return false;
+  }
+})();
+const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+const skip =
+  !existsSync('/dev/fuse') || process.getuid?.() !== 0
+    ? 'needs /dev/fuse and root'
+    : !thp
+      ? 'transparent huge pages are off on this kernel'
+      : glibc === undefined || Number(glibc.split('.')[1]) < 35
+        ? `glibc.malloc.hugetlb needs glibc 2.35 (runtime: ${glibc ?? 'not glibc'})`
+        : false;
+
+after(async () => {
+  if (skip) return;
+  assert.deepEqual(await sweepMounts(), []);
+});
+
+/** AnonHugePages of a process, in bytes. */
+function hugeBytes(pid: number): number {
+  return Number(/AnonHugePages:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) * 1024;
+}
+
+/** Mount tmpfs through bin/puffs with `env`, write 64 MiB in 1 MiB writes, return how much more of the server's memory is in huge pages. */
+async function hugeAfterWrite(env: NodeJS.ProcessEnv): Promise<number> {
+  const dir = await mountPoint();
+  const server = await startServer(['tmpfs', dir, '-o', 'size=256m'], dir, 10_000, env);
+  try {
+    const before = hugeBytes(server.pid);
+    const w = await run('dd', ['if=/dev/zero', `of=${join(dir, 'data')}`, 'bs=1M', 'count=64']);
+    assert.equal(w.code, 0, w.stderr);
+    return hugeBytes(server.pid) - before;
+  } finally {
+    await server.kill();
+  }
+}
+
+// 64 MiB of 1 MiB payloads fill one 64 MiB slab (slab.ts PayloadSlab): all but its edges can be huge.
+const MOST = 48 * 2 ** 20;
+
+test('bin/puffs runs the server with glibc huge pages: written data sits in transparent huge pages', { skip }, async () => {
+  const { GLIBC_TUNABLES: _, ...env } = process.env;
+  const huge = await hugeAfterWrite(env);
+  assert.ok(huge >= MOST, `only ${huge} bytes in huge pages`);
+});
+
+test('bin/puffs adds to an existing GLIBC_TUNABLES, and glibc.malloc.hugetlb=0 there turns huge pages off', { skip }, async () => {
+  const kept = await hugeAfterWrite({ ...process.env, GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' });
+  assert.ok(kept >= MOST, `only ${kept} bytes in huge pages with another tunable set`);
+  const off = await hugeAfterWrite({ ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' });
+  assert.ok(off < 8 * 2 ** 20, `${off} bytes in huge pages with hugetlb=0`);
+});
+
+test('bin/puffs runs the CLI', async () => {
+  const r = await run(LAUNCHER, ['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^puffs: userspace file systems/);
+});
