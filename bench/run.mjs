@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { Lifecycle, log, must, run, sweepStale } from './lib/proc.mjs';
-import { detectContenders, puffsCli } from './lib/contenders.mjs';
+import { detectContenders, puffsCommand } from './lib/contenders.mjs';
 import { WORKLOADS, makeFloorFile, resetMount, warmUp } from './lib/workloads.mjs';
 import { memoryTest } from './lib/memory.mjs';
 import { checkTargets, fmt, summarize } from './lib/report.mjs';
@@ -121,10 +121,11 @@ async function main() {
     mkdirSync(dirname(pbench), { recursive: true });
     await must('cc', ['-O2', '-Wall', '-o', pbench, src], { timeoutMs: 60_000 });
   }
-  // Run puffs from a private copy of dist/: others may rebuild dist/ while this runs.
+  // Run puffs from a private copy of dist/ and bin/: others may rebuild dist/ while this runs.
   const dist = join(lc.root, 'dist');
   await must('cp', ['-a', join(repo, 'dist'), dist], { timeoutMs: 60_000 });
-  const contenders = await detectContenders(repo, peers, dist);
+  await must('cp', ['-a', join(repo, 'bin'), join(lc.root, 'bin')], { timeoutMs: 60_000 });
+  const contenders = await detectContenders(repo, peers, lc.root);
   for (const c of contenders) log(`contender ${c.label}: ${c.available ? (c.full ? 'ok' : `partial — ${c.reason}`) : `unavailable — ${c.reason}`}`);
   const puffs = contenders.find((c) => c.id === 'puffs');
   const c = (id) => contenders.find((x) => x.id === id)?.label ?? id;
@@ -149,7 +150,7 @@ async function main() {
   if (puffs.available && puffs.full) {
     log(`memory: puffs tmpfs with ${fmt(CONFIG.memory.dataBytes / MiB)} MiB of data, then ${CONFIG.memory.files} empty files`);
     memory = await memoryTest(lc, {
-      cli: puffsCli(repo, dist),
+      puffs: puffsCommand(lc.root),
       repo,
       pbench,
       ...CONFIG.memory,

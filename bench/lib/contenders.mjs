@@ -17,15 +17,19 @@ const nocacheOpts = Object.entries(NOCACHE).map(([k, v]) => `${k}=${v}`).join(',
  */
 
 /**
- * The puffs CLI to benchmark: $PUFFS_BENCH_CLI (e.g. another build's), else
- * cli/main.js of the dist/ snapshot this run took (see run.mjs), else dist/.
+ * The puffs command to benchmark, as [command, ...leading args]:
+ * $PUFFS_BENCH_CLI (another build's bin/puffs, or its cli/main.js, run by
+ * this Node), else bin/puffs of the snapshot this run took (see run.mjs):
+ * the command as shipped, which starts Node with glibc's huge pages.
  */
-export function puffsCli(repo, dist = join(repo, 'dist')) {
-  return process.env.PUFFS_BENCH_CLI || join(dist, 'cli', 'main.js');
+export function puffsCommand(root) {
+  const other = process.env.PUFFS_BENCH_CLI;
+  if (other) return other.endsWith('.js') ? [process.execPath, other] : [other];
+  return [join(root, 'bin', 'puffs')];
 }
 
 /** Find out what can run and build the contender list (all five, some maybe unavailable). */
-export async function detectContenders(repo, peers, dist) {
+export async function detectContenders(repo, peers, root) {
   /** @type {Contender[]} */
   const list = [];
 
@@ -101,15 +105,15 @@ export async function detectContenders(repo, peers, dist) {
   });
 
   // puffs: tmpfs once the CLI knows it; until then hello, for the fstat floor only.
-  const cli = puffsCli(repo, dist);
-  const help = await run(process.execPath, [cli, '--help'], { timeoutMs: 10_000 }).catch((e) => ({ code: -1, stdout: '', stderr: String(e) }));
+  const [cmd, ...pre] = puffsCommand(root);
+  const help = await run(cmd, [...pre, '--help'], { timeoutMs: 10_000 }).catch((e) => ({ code: -1, stdout: '', stderr: String(e) }));
   const knows = (name) => help.code === 0 && new RegExp(`^\\s+${name}\\s`, 'm').test(help.stdout);
   const hasTmpfs = knows('tmpfs');
   const hasHello = knows('hello');
   list.push({
     id: 'puffs',
     label: hasTmpfs ? 'puffs tmpfs' : 'puffs (hello)',
-    lang: 'TypeScript, /dev/fuse (hot reader: blocking reads while answers are synchronous, epoll otherwise)',
+    lang: 'TypeScript, /dev/fuse (hot reader: blocking reads while answers are synchronous, epoll otherwise); bin/puffs: glibc huge pages',
     available: hasTmpfs || hasHello,
     full: hasTmpfs,
     reason: hasTmpfs
@@ -122,8 +126,8 @@ export async function detectContenders(repo, peers, dist) {
       const opts = [];
       if (hasTmpfs) opts.push(`size=${size}`);
       if (cache === 'off') opts.push(nocacheOpts);
-      const args = [cli, 'mount', hasTmpfs ? 'tmpfs' : 'hello', dir, ...(opts.length ? ['-o', opts.join(',')] : [])];
-      const s = await lc.startServer('puffs', process.execPath, args, dir, { pin, cwd: repo });
+      const args = [...pre, 'mount', hasTmpfs ? 'tmpfs' : 'hello', dir, ...(opts.length ? ['-o', opts.join(',')] : [])];
+      const s = await lc.startServer('puffs', cmd, args, dir, { pin, cwd: repo });
       return {
         dir,
         floorFile: hasTmpfs ? undefined : join(dir, 'hello'),

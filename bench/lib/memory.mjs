@@ -17,7 +17,7 @@ function status(pid) {
   return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
 }
 
-export async function memoryTest(lc, { cli, repo, pbench, dataBytes, files, timeoutMs, settleMs = 2000 }) {
+export async function memoryTest(lc, { puffs, repo, pbench, dataBytes, files, timeoutMs, settleMs = 2000 }) {
   const out = { available: true };
   const pb = async (...args) => JSON.parse((await must('taskset', ['-c', '0', pbench, ...args.map(String)], { timeoutMs })).trim());
 
@@ -27,7 +27,7 @@ export async function memoryTest(lc, { cli, repo, pbench, dataBytes, files, time
     const size = Math.ceil((dataBytes * 1.25) / 1024 ** 2) + 'm';
     let s;
     try {
-      s = await lc.startServer('puffs-mem', process.execPath, [cli, 'mount', 'tmpfs', dir, '-o', `size=${size}`], dir, { pin: true, cwd: repo });
+      s = await lc.startServer('puffs-mem', puffs[0], [...puffs.slice(1), 'mount', 'tmpfs', dir, '-o', `size=${size}`], dir, { pin: true, cwd: repo });
       const before = status(s.pid);
       const w = await pb('seqwrite', join(dir, 'big'), dataBytes, 1024 * 1024);
       const right = status(s.pid);
@@ -46,7 +46,7 @@ export async function memoryTest(lc, { cli, repo, pbench, dataBytes, files, time
     const dir = lc.dir('mem-files');
     let s;
     try {
-      s = await lc.startServer('puffs-mem', process.execPath, [cli, 'mount', 'tmpfs', dir], dir, { pin: true, cwd: repo });
+      s = await lc.startServer('puffs-mem', puffs[0], [...puffs.slice(1), 'mount', 'tmpfs', dir], dir, { pin: true, cwd: repo });
       const before = status(s.pid);
       await must('mkdir', [join(dir, 'many')], { timeoutMs: 10_000 });
       const c = await pb('create', join(dir, 'many'), files);
