@@ -19,6 +19,8 @@ function status(pid) {
 
 export async function memoryTest(lc, { puffs, repo, pbench, dataBytes, files, timeoutMs, settleMs = 2000 }) {
   const out = { available: true };
+  /** `puffs mount tmpfs DIR [opts]` through the command under test, pinned. */
+  const mountTmpfs = (dir, ...opts) => lc.startServer('puffs-mem', puffs[0], [...puffs.slice(1), 'mount', 'tmpfs', dir, ...opts], dir, { pin: true, cwd: repo });
   const pb = async (...args) => JSON.parse((await must('taskset', ['-c', '0', pbench, ...args.map(String)], { timeoutMs })).trim());
 
   // 1 GiB of data in one file.
@@ -27,7 +29,7 @@ export async function memoryTest(lc, { puffs, repo, pbench, dataBytes, files, ti
     const size = Math.ceil((dataBytes * 1.25) / 1024 ** 2) + 'm';
     let s;
     try {
-      s = await lc.startServer('puffs-mem', puffs[0], [...puffs.slice(1), 'mount', 'tmpfs', dir, '-o', `size=${size}`], dir, { pin: true, cwd: repo });
+      s = await mountTmpfs(dir, '-o', `size=${size}`);
       const before = status(s.pid);
       const w = await pb('seqwrite', join(dir, 'big'), dataBytes, 1024 * 1024);
       const right = status(s.pid);
@@ -46,7 +48,7 @@ export async function memoryTest(lc, { puffs, repo, pbench, dataBytes, files, ti
     const dir = lc.dir('mem-files');
     let s;
     try {
-      s = await lc.startServer('puffs-mem', puffs[0], [...puffs.slice(1), 'mount', 'tmpfs', dir], dir, { pin: true, cwd: repo });
+      s = await mountTmpfs(dir);
       const before = status(s.pid);
       await must('mkdir', [join(dir, 'many')], { timeoutMs: 10_000 });
       const c = await pb('create', join(dir, 'many'), files);
