@@ -30,12 +30,102 @@ export class FrameSlab {
 }
 
 /**
+ * Slabs whose payloads are all gone, kept for reuse for a while.
+ *
+ * Why keep them: memory given back to the system is not cheap to take
+ * again on the VMs we measure on. The guest reports free blocks to its host
+ * within about 2 s (virtio-balloon free page reporting), and touching such
+ * memory again costs about 4 ms per 2 MiB: a 1 GiB write into it runs at
+ * ~490 MiB/s, into memory kept here at ~3,900 (DECISIONS: payload slabs).
+ * Allocators keep freed memory for the same reason (jemalloc's decay, Go's
+ * scavenger, which once returned only what lay unused for 5 minutes).
+ *
+ * How a slab is known to be free: every view of a SharedArrayBuffer holds
+ * that buffer object, so when the object a slab was handed out as is
+ * collected, no view of it is left anywhere. A second object over the same
+ * memory (structuredClone of a SharedArrayBuffer shares, not copies), the
+ * keeper, holds the memory meanwhile and is what the pool keeps; the next
+ * slab is a fresh object over a kept keeper's memory. Collections come from
+ * server/memory.ts, which starts one after every 64 MiB a file system drops.
+ */
+class SlabPool {
+  /** Milliseconds a free slab is kept before its memory goes back (0: not kept). */
+  keepMs = 300_000;
+  /** Told how many bytes were dropped, so that a collection frees them (server/memory.ts sets it). */
+  onDropped: (bytes: number) => void = () => undefined;
+  private readonly free: { keeper: SharedArrayBuffer; since: number }[] = [];
+  private readonly registry = new FinalizationRegistry<SharedArrayBuffer>((keeper) => this.put(keeper));
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** A slab of `size` bytes to cut from: kept memory if there is some. */
+  take(size: number): SharedArrayBuffer {
+    const kept = this.free.pop();
+    if (kept === undefined && this.keepMs <= 0) return new SharedArrayBuffer(size);
+    const keeper = kept?.keeper ?? new SharedArrayBuffer(size);
+    const slab = structuredClone(keeper);
+    this.registry.register(slab, keeper);
+    return slab;
+  }
+
+  /** Bytes held in free slabs. */
+  get freeBytes(): number {
+    let n = 0;
+    for (const f of this.free) n += f.keeper.byteLength;
+    return n;
+  }
+
+  /** Drop free slabs kept longer than `keepMs` (all with `all`); their memory goes at the next collection. */
+  trim(all = false): void {
+    const cutoff = performance.now() - this.keepMs;
+    let dropped = 0;
+    // Oldest first: `free` is in the order slabs came back, and take() reuses the newest.
+    while (this.free.length > 0 && (all || this.free[0]!.since <= cutoff)) dropped += this.free.shift()!.keeper.byteLength;
+    if (dropped > 0) this.onDropped(dropped);
+    // Re-armed for the oldest left, under the keepMs now in force.
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.arm();
+  }
+
+  private put(keeper: SharedArrayBuffer): void {
+    if (this.keepMs <= 0) {
+      this.onDropped(keeper.byteLength);
+      return;
+    }
+    this.free.push({ keeper, since: performance.now() });
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer !== null || this.free.length === 0) return;
+    const wait = Math.max(0, this.free[0]!.since + this.keepMs - performance.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.trim();
+    }, wait + 10);
+    this.timer.unref(); // kept memory never holds a process open
+  }
+}
+
+/** The process's free payload slabs (PayloadSlab). */
+export const payloadSlabs = new SlabPool();
+
+/**
+ * Keep free payload slabs this many milliseconds before giving their memory
+ * back (default 300,000; 0 gives it back at the next collection).
+ */
+export function keepFreedPayloads(ms: number): void {
+  payloadSlabs.keepMs = ms;
+  payloadSlabs.trim();
+}
+
+/**
  * Room for large payloads a file system keeps (write data), cut from
  * SharedArrayBuffer slabs of 64 MiB. Each payload's room is its own: no two
- * payloads share bytes, and a slab is never reused. The slab goes when its
- * last payload does; the module holds the slab it is filling only weakly, so
- * that once every payload cut from it is gone (a file removed) its memory
- * goes back to the system, unused tail and all.
+ * payloads share bytes. The module holds the slab it is filling only
+ * weakly: once every payload cut from it is gone (a file removed), the slab
+ * goes to the pool above, unused tail and all, and its memory back to the
+ * system when the pool lets it go.
  *
  * Why slabs: fresh memory costs a page fault per 4 KiB page on first touch
  * (about 10 µs each on the VMs we measure on: 400 MB/s, a tenth of a kernel
@@ -50,7 +140,7 @@ export class FrameSlab {
 export class PayloadSlab {
   /** Payloads above this get a buffer of their own. */
   static readonly PAYLOAD_MAX = 16 << 20;
-  private static readonly SIZE = (64 << 20) - 4096;
+  static readonly SIZE = (64 << 20) - 4096;
 
   private current: WeakRef<SharedArrayBuffer> | null = null;
   private used = 0;
@@ -64,7 +154,7 @@ export class PayloadSlab {
     } else {
       let sab = this.current?.deref();
       if (sab === undefined || this.used + size > sab.byteLength) {
-        sab = new SharedArrayBuffer(PayloadSlab.SIZE);
+        sab = payloadSlabs.take(PayloadSlab.SIZE);
         this.current = new WeakRef(sab);
         this.used = 0;
       }

@@ -7,6 +7,7 @@ import { mount, type PuffsMountOptions } from '../server/mount.js';
 import { unmount } from '../mount/index.js';
 import { fileSystems, onlyRootReaches, type FsFactory } from './registry.js';
 import { serveCommand } from '../server/serve.js';
+import { keepFreedPayloads } from '../slab.js';
 
 const HELP = `puffs: userspace file systems in TypeScript
 
@@ -46,6 +47,9 @@ Mount options (-o, comma separated):
   writeback_cache        let the kernel cache writes
   reader=hot|epoll|threadpool  how /dev/fuse is read (default hot: blocking
                          reads while requests keep coming, epoll when idle)
+  keep_freed=S           seconds this process keeps memory freed by removed
+                         or overwritten write data, for reuse, before giving
+                         it back to the system (default 300; 0: at once)
   Other options are passed to the file system (see its list above).
   POSIX and flock locks are kept by the kernel, as for a kernel file system
   (the mount is the file system's only session).
@@ -121,6 +125,10 @@ export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOpti
         break;
       case 'writeback_cache':
         m.writebackCache = true;
+        break;
+      case 'keep_freed':
+        // A setting of the process (its free memory), not of the mount.
+        keepFreedPayloads(num(k, v) * 1000);
         break;
       case 'reader':
         if (v !== 'hot' && v !== 'epoll' && v !== 'threadpool') fail('reader must be hot, epoll or threadpool');

@@ -2,6 +2,7 @@
 export * from './types.js';
 export type { FileSystem, FsFeatures, MaybePromise, CreateReply, LockRequest } from './ops.js';
 export { isUncounted, releasedUncounted } from './memory.js';
+export { keepFreedPayloads } from '../slab.js';
 export { fileSystemOps } from './ops.js';
 export { defaults, opVector, type OpVector } from './defaults.js';
 export { Session, DoubleReplyError, type SessionOptions } from './session.js';

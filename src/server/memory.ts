@@ -15,6 +15,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { payloadSlabs } from '../slab.js';
 
 type Collect = (options: { type: 'major'; execution: 'async' }) => Promise<void>;
 
@@ -53,7 +54,12 @@ let scheduled = false;
  */
 export function releasedUncounted(bytes: number): void {
   released += bytes;
-  if (released < RECLAIM_BYTES || scheduled) return;
+  if (released >= RECLAIM_BYTES) collectSoon();
+}
+
+/** Start an incremental major collection once the current request has been answered. */
+function collectSoon(): void {
+  if (scheduled) return;
   const gc = collector();
   if (gc === null) return;
   released = 0;
@@ -63,6 +69,9 @@ export function releasedUncounted(bytes: number): void {
     gc({ type: 'major', execution: 'async' }).catch(() => undefined);
   });
 }
+
+// Free slabs the pool lets go hold no views (slab.ts SlabPool): their memory goes at the next collection, so start one.
+payloadSlabs.onDropped = collectSoon;
 
 /** Whether `data` is uncounted memory (a payload copied into a SharedArrayBuffer). */
 export function isUncounted(data: Uint8Array): boolean {

@@ -34,6 +34,7 @@ import { coherentAs } from './coherence.js';
 import type { DirEntry, Entry, NegativeEntry } from './types.js';
 import { MAGIC, MAX_TOKEN, STATUS_OK, encodeStatus, readExactly, tokensEqual } from '../client/handshake.js';
 import { fileSystems } from '../cli/registry.js';
+import { keepFreedPayloads } from '../slab.js';
 
 export interface ServeOptions {
   /** `unix:/path/to.sock` or `tcp://host:port` (port 0 picks one). */
@@ -377,7 +378,7 @@ Serve file system <fs> to clients that attach without a mount
   --token-file F        read the secret from file F (or set PUFFS_TOKEN)
   --tls-cert F --tls-key F   serve TLS (tcp)
   -o opt[,opt...]       entry_timeout=S, attr_timeout=S, negative_timeout=S, max_write=N,
-                        and the file system's own options
+                        keep_freed=S (as for puffs mount), and the file system's own options
   -d, --debug           print each request and reply
 
 A non-loopback tcp:// address needs a token or TLS. Ctrl-C or SIGTERM stops.`;
@@ -423,6 +424,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     else if (k === 'attr_timeout') session.attrTimeout = num();
     else if (k === 'negative_timeout') session.negativeTimeout = num();
     else if (k === 'max_write') session.maxWrite = num();
+    else if (k === 'keep_freed') keepFreedPayloads(num() * 1000);
     else fsOptions.push(opt);
   }
   const d = factory.defaults ?? {};

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mountPoint, removeMountPoint, run, startServer, sweepMounts, waitFor, isMounted, type ServerProcess } from '../../testing/mounts.js';
 import { mount } from '../../server/mount.js';
 import { Tmpfs } from './index.js';
@@ -116,10 +117,10 @@ test('a 4 GiB sparse file costs almost no server memory and reads back as zeros'
   await run('rm', [f]);
 });
 
-test('removing a file gives its memory back to the system at once, and the data read back was right', { skip }, async () => {
+test('with keep_freed=0, removing a file gives its memory back to the system at once, and the data read back was right', { skip }, async () => {
   // Its own server: 256 MiB does not fit the shared one's size=64m.
   const dir = await mountPoint();
-  const own = await startServer(['tmpfs', dir, '-o', 'size=512m'], dir);
+  const own = await startServer(['tmpfs', dir, '-o', 'size=512m,keep_freed=0'], dir);
   try {
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${own.pid}/status`, 'utf8'))![1]) * 1024;
     const f = join(dir, 'big');
@@ -132,6 +133,32 @@ test('removing a file gives its memory back to the system at once, and the data 
     assert.equal((await run('rm', [f])).code, 0);
     // A collection frees the chunks; without one they stay until the next burst of writes.
     await waitFor(() => rss() - before < 48 * 2 ** 20, 5_000, `the server's memory to fall after rm (held ${held} bytes)`);
+  } finally {
+    await own.kill();
+  }
+});
+
+test('memory freed by rm is kept for keep_freed seconds and reused, then given back; data written into it reads back right', { skip }, async () => {
+  const dir = await mountPoint();
+  const own = await startServer(['tmpfs', dir, '-o', 'size=512m,keep_freed=5'], dir);
+  try {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${own.pid}/status`, 'utf8'))![1]) * 1024;
+    const MiB = 2 ** 20;
+    const before = rss();
+    // Write 128 MiB of random data, check it, remove it.
+    const cycle = (name: string) =>
+      run('sh', ['-c', `t=/tmp/puffs-test-rand-$$; head -c 134217728 /dev/urandom > $t && dd if=$t of=${dir}/${name} bs=1M 2>&1 && cmp $t ${dir}/${name}; r=$?; rm -f $t ${dir}/${name}; exit $r`]);
+    let r = await cycle('a');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    await sleep(1000); // the collection that finds the first file's memory free
+    // The second file is written into the first one's memory: what reads back must be its own bytes.
+    r = await cycle('b');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    await sleep(1500);
+    const kept = rss() - before;
+    assert.ok(kept > 100 * MiB, `freed memory kept for reuse (server holds ${kept} bytes more)`);
+    assert.ok(kept < 200 * MiB, `the second file reused the first one's memory (server holds ${kept} bytes more)`);
+    await waitFor(() => rss() - before < 48 * MiB, 12_000, `the server's memory to fall after keep_freed (held ${kept} bytes)`);
   } finally {
     await own.kill();
   }
