@@ -8,6 +8,7 @@ import { unmount } from '../mount/index.js';
 import { fileSystems, onlyRootReaches, type FsFactory } from './registry.js';
 import { serveCommand } from '../server/serve.js';
 import { keepFreedPayloads } from '../slab.js';
+import { refreshAfterPauses } from '../server/memory.js';
 
 const HELP = `puffs: userspace file systems in TypeScript
 
@@ -207,6 +208,8 @@ async function cmdUmount(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
+  // Started by bin/puffs, with a small young generation: see server/memory.ts.
+  if (process.execArgv.includes('--max-semi-space-size=1')) refreshAfterPauses();
   switch (cmd) {
     case 'mount':
       return cmdMount(rest);

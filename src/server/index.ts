@@ -1,7 +1,7 @@
 /** The file-server side: the FileSystem interface, its defaults, the session loop, and mounting. */
 export * from './types.js';
 export type { FileSystem, FsFeatures, MaybePromise, CreateReply, LockRequest } from './ops.js';
-export { isUncounted, releasedUncounted } from './memory.js';
+export { isUncounted, releasedUncounted, refreshAfterPauses } from './memory.js';
 export { keepFreedPayloads } from '../slab.js';
 export { fileSystemOps } from './ops.js';
 export { defaults, opVector, type OpVector } from './defaults.js';

@@ -40,7 +40,7 @@ import type { FileSystem } from './ops.js';
 import { bridge, ErrnoReply, WithLookups, type Bridge } from './bridge.js';
 import { announce, joinCoherence, type CoherentPeer } from './coherence.js';
 import type { ConnectionInfo } from './types.js';
-import { canKeepUncounted } from './memory.js';
+import { canKeepUncounted, requestArrived } from './memory.js';
 
 export interface SessionOptions {
   /** Print each request and reply, one line each (like libfuse -d). A function receives the lines instead of stderr. */
@@ -214,6 +214,7 @@ export class Session {
   // ---- receiving --------------------------------------------------------------------
 
   private onFrame(frame: Uint8Array): void {
+    requestArrived();
     let req: Request;
     try {
       req = decodeRequest(frame, this.codec);
