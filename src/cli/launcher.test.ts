@@ -83,16 +83,31 @@ function minorFaults(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
 }
 
+/**
+ * fstat of `file` in a loop for `seconds`, from a new python3 process (on
+ * CPU `cpu` if given): one GETATTR each with caching off, about 0.6 KiB of
+ * garbage per request in the server.
+ */
+function fstatBurst(file: string, seconds: number, cpu?: number) {
+  const py = ['python3', '-c', `import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY)\nt=time.time()\nwhile time.time()-t<${seconds}: os.fstat(fd)`, file];
+  return cpu === undefined ? run(py[0]!, py.slice(1)) : run('taskset', ['-c', String(cpu), ...py]);
+}
+
+/** The server's minor page faults during `n` bursts (each must succeed). */
+async function faultsDuring(pid: number, n: number, burst: () => ReturnType<typeof run>): Promise<number> {
+  const before = minorFaults(pid);
+  for (let i = 0; i < n; i++) assert.equal((await burst()).code, 0);
+  return minorFaults(pid) - before;
+}
+
 test('a fresh server answering bursts of requests from new processes touches little fresh memory (glibc keeps its heap)', { skip: skipFuse, timeout: 60_000 }, async () => {
   const dir = await mountPoint();
   const server = await startServer(['tmpfs', dir, '-o', 'entry_timeout=0,attr_timeout=0'], dir);
   try {
     assert.equal((await run('sh', ['-c', `echo x > ${dir}/f`])).code, 0);
-    const burst = () => run('python3', ['-c', 'import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY)\nt=time.time()\nwhile time.time()-t<0.6: os.fstat(fd)', `${dir}/f`]);
+    const burst = () => fstatBurst(`${dir}/f`, 0.6);
     assert.equal((await burst()).code, 0);
-    const before = minorFaults(server.pid);
-    for (let i = 0; i < 3; i++) assert.equal((await burst()).code, 0);
-    const faults = minorFaults(server.pid) - before;
+    const faults = await faultsDuring(server.pid, 3, burst);
     // Measured here: 100-160; with glibc's sliding mmap and trim thresholds (the launcher before) 2,500-2,700.
     assert.ok(faults < 800, `${faults} page faults in the server during the bursts`);
   } finally {
@@ -106,21 +121,22 @@ test('after a pause, requests touch little fresh memory: bin/puffs keeps the you
   try {
     // Server and load on one CPU, as the benchmark's pinned rows run.
     assert.equal((await run('taskset', ['-a', '-p', '-c', '0', String(server.pid)])).code, 0);
-    const py = (code: string) => run('taskset', ['-c', '0', 'python3', '-c', code, dir]);
     // A warm-up of many kinds of request, as the benchmark's: the heap grows, then has garbage to give back.
-    const warm = await py(
+    const warm = await run('taskset', [
+      '-c',
+      '0',
+      'python3',
+      '-c',
       'import os,sys\nd=sys.argv[1]+"/w"\nos.mkdir(d)\nfor i in range(3000): open(f"{d}/f{i}","w").close()\nfor i in range(3000): os.stat(f"{d}/f{i}")\nos.listdir(d)\nfor i in range(3000): os.unlink(f"{d}/f{i}")\nos.rmdir(d)\nopen(sys.argv[1]+"/f","w").write("x"*(16<<20))',
-    );
+      dir,
+    ]);
     assert.equal(warm.code, 0, warm.stderr);
-    // fstat in a loop: one GETATTR each, about 0.6 KiB of garbage per request in the server.
-    const burst = () => py('import os,sys,time\nfd=os.open(sys.argv[1]+"/f",os.O_RDONLY)\nt=time.time()\nwhile time.time()-t<0.5: os.fstat(fd)');
+    const burst = () => fstatBurst(`${dir}/f`, 0.5, 0);
     for (let i = 0; i < 2; i++) assert.equal((await burst()).code, 0);
     // Idle long enough for V8 to judge the allocation rate low.
     await new Promise((r) => setTimeout(r, 20_000));
-    const before = minorFaults(server.pid);
     // Long enough for ten and more scavenges: V8 keeps judging the rate low until the pause is out of its record.
-    for (let i = 0; i < 3; i++) assert.equal((await burst()).code, 0);
-    const faults = minorFaults(server.pid) - before;
+    const faults = await faultsDuring(server.pid, 3, burst);
     // Measured here: 770-830; a 16 MiB young generation without the refresh (the launcher before) 3,400,
     // 1 MiB without the refresh 2,800, 16 MiB with it 10,300.
     assert.ok(faults < 1500, `${faults} page faults in the server during the bursts`);

@@ -99,9 +99,14 @@ test('ENOSPC at the size limit: a write writes what fits, earlier data stays int
   }
 });
 
+/** A process's resident memory, in bytes. */
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
 test('a 4 GiB sparse file costs almost no server memory and reads back as zeros', { skip }, async () => {
   const [, p] = await fresh('sparse');
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server!.pid}/status`, 'utf8'))![1]) * 1024;
+  const rss = () => rssOf(server!.pid);
   const before = rss();
   const f = join(p, 'big');
   const w = await run('sh', ['-c', `truncate -s 4G ${f} && printf head | dd of=${f} conv=notrunc 2>/dev/null && printf tail | dd of=${f} bs=1 seek=4294967292 conv=notrunc 2>/dev/null`]);
@@ -122,7 +127,7 @@ test('with keep_freed=0, removing a file gives its memory back to the system at 
   const dir = await mountPoint();
   const own = await startServer(['tmpfs', dir, '-o', 'size=512m,keep_freed=0'], dir);
   try {
-    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${own.pid}/status`, 'utf8'))![1]) * 1024;
+    const rss = () => rssOf(own.pid);
     const f = join(dir, 'big');
     const before = rss();
     // 1 MiB writes at 1 MiB offsets: each becomes a chunk of the file as it came.
@@ -142,7 +147,7 @@ test('memory freed by rm is kept for keep_freed seconds and reused, then given b
   const dir = await mountPoint();
   const own = await startServer(['tmpfs', dir, '-o', 'size=512m,keep_freed=5'], dir);
   try {
-    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${own.pid}/status`, 'utf8'))![1]) * 1024;
+    const rss = () => rssOf(own.pid);
     const MiB = 2 ** 20;
     const before = rss();
     // Write 128 MiB of random data, check it, remove it.
