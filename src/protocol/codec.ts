@@ -8,7 +8,7 @@ import * as L from './layouts.js';
 import { ops, opName, opSpec, notifications, notifyName, type OpName, type NotifyName, type OpSpec } from './opcodes.js';
 import { layoutOf, offsetOf, setU64, type StructDef, type StructValue, type Fields } from './struct.js';
 import { FUSE_EXT_GROUPS } from './constants.js';
-import { FrameSlab, PayloadSlab } from '../slab.js';
+import { FrameSlab, PayloadReader, PayloadSlab } from '../slab.js';
 import { keepShape } from '../shapes.js';
 
 export type InHeader = StructValue<typeof L.inHeader.fields>;
@@ -118,6 +118,8 @@ let viewB: DataView | undefined;
 function viewOf(bytes: Uint8Array): DataView {
   const buffer = bytes.buffer;
   if (buffer === viewBufferA) return viewA!;
+  // Frames read into payload slabs (PayloadReader): a view kept here would keep a slab.
+  if (buffer instanceof SharedArrayBuffer) return sharedViewOf(buffer);
   if (buffer !== viewBufferB) {
     viewBufferB = buffer;
     viewB = new DataView(buffer);
@@ -131,6 +133,21 @@ function viewOf(bytes: Uint8Array): DataView {
   viewB = tv;
   return viewA!;
 }
+
+/** Views of payload slabs, held no longer than their slabs are. */
+const sharedViews = new WeakMap<SharedArrayBuffer, DataView>();
+
+function sharedViewOf(buffer: SharedArrayBuffer): DataView {
+  let view = sharedViews.get(buffer);
+  if (view === undefined) {
+    view = new DataView(buffer);
+    sharedViews.set(buffer, view);
+  }
+  return view;
+}
+
+/** Where a WRITE request's data starts in its frame: after the header and fuse_write_in. */
+export const WRITE_DATA_OFFSET = L.inHeader.size + L.writeIn.size;
 
 const slab = new FrameSlab();
 /** Room for payloads kept in uncounted memory (CodecOptions.uncountedPayloadMin). */
@@ -276,7 +293,9 @@ export function decodeRequest(frame: Uint8Array, options: CodecOptions = default
     }
     const min = options.uncountedPayloadMin;
     if (min !== undefined && size >= min) {
-      out.data = payloads.copy(frame.subarray(pos, pos + size));
+      // Read straight into a payload slab (slab.ts PayloadReader): kept as it lies.
+      const view = frame.subarray(pos, pos + size);
+      out.data = PayloadReader.adopt(view) ?? payloads.copy(view);
     } else {
       out.data = Buffer.from(frame.subarray(pos, pos + size));
     }

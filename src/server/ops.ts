@@ -87,7 +87,9 @@ export interface FsFeatures {
    * 64 MiB written (about 15 per GiB). Such a payload is a view of room of
    * its own in a larger slab (slab.ts PayloadSlab), page-aligned: its bytes
    * are the file system's to keep, and the slab is free for reuse (slab.ts
-   * SlabPool, keep_freed) once the last payload cut from it is gone. In exchange the file system must call
+   * SlabPool, keep_freed) once the last payload cut from it is gone. The
+   * device channel's hot reader reads requests straight into such room
+   * (slab.ts PayloadReader), so these payloads are not copied at all. In exchange the file system must call
    * releasedUncounted() (server/memory.ts) with the bytes of such a payload
    * it does not keep, and of kept data it drops (isUncounted() tells), so
    * that a collection still comes when much of it has become garbage.

@@ -364,3 +364,67 @@ test('a change through one session is announced to the other sessions of the sam
   a.session.close();
   b.session.close();
 });
+
+/**
+ * The server end of a memory pair, reading each frame into the room the
+ * session lends (FrameHandler.readArea), as the device channel's hot reader
+ * does; records the rooms it read into.
+ */
+function readingIntoLentRoom(inner: Channel): { channel: Channel; rooms: Uint8Array[] } {
+  const rooms: Uint8Array[] = [];
+  const channel: Channel = {
+    maxFrameSize: inner.maxFrameSize,
+    doneWithPartsOnSend: inner.doneWithPartsOnSend,
+    start: (handler) =>
+      inner.start({
+        ...handler,
+        frame: (f) => {
+          const room = handler.readArea?.(inner.maxFrameSize);
+          if (!room) return handler.frame(f);
+          rooms.push(room);
+          room.set(f);
+          handler.frame(room.subarray(0, f.byteLength));
+        },
+      }),
+    send: (parts) => inner.send(parts),
+    close: (err) => inner.close(err),
+  };
+  return { channel, rooms };
+}
+
+test('full-size writes reach a file system that keeps its writes in the memory they were read into', async () => {
+  const seen: Uint8Array[] = [];
+  const fs: FileSystem = {
+    features: { accountsWriteData: true },
+    write: (_c, _i, _f, _o, data) => {
+      seen.push(data);
+      return data.byteLength;
+    },
+  };
+  const [kernelEnd, serverEnd] = memoryPair();
+  const { channel, rooms } = readingIntoLentRoom(serverEnd);
+  const session = new Session(fs, channel, { strictReplies: true });
+  session.start();
+  const kernel = new FakeKernel(kernelEnd);
+  const init = await kernel.init();
+  const max = init.value!.maxWrite;
+  const write = async (size: number, fill: number) => {
+    const r = await kernel.call('write', 7, { arg: { fh: 0, offset: 0, size, writeFlags: 0, lockOwner: 0n, flags: 0 }, data: Buffer.alloc(size, fill) });
+    assert.equal(r.value?.size, size);
+  };
+  const roomFor = (payload: Uint8Array) => rooms.find((r) => r.buffer === payload.buffer && r.byteOffset + 80 === payload.byteOffset);
+  await write(max, 1);
+  await write(max, 2);
+  await write(max, 3);
+  await write(4096, 4);
+  assert.equal(seen.length, 4);
+  // Each payload is the room's memory past the write's header, not a copy of it.
+  for (const i of [0, 1, 2]) assert.ok(roomFor(seen[i]!), `write ${i + 1} was kept where it was read`);
+  assert.notEqual(seen[0]!.byteOffset, seen[1]!.byteOffset);
+  assert.notEqual(seen[1]!.byteOffset, seen[2]!.byteOffset);
+  for (const i of [0, 1, 2]) assert.ok(seen[i]!.every((b) => b === i + 1), `payload ${i + 1} intact after the later reads`);
+  // A short write is copied out of the room, which is lent again.
+  assert.equal(roomFor(seen[3]!), undefined);
+  assert.ok(seen[3]!.every((b) => b === 4));
+  session.close();
+});

@@ -32,7 +32,9 @@ import {
   type InHeader,
   ops,
   type OpName,
+  WRITE_DATA_OFFSET,
 } from '../protocol/index.js';
+import { PayloadReader } from '../slab.js';
 import type { Channel } from '../transport/channel.js';
 import { Context, procGroups } from './context.js';
 import { opVector, type OpVector } from './defaults.js';
@@ -123,6 +125,8 @@ export class Session {
   private readonly retrieves = new Map<number, (data: Uint8Array) => void>();
   private nextRetrieve = 1;
   private codec: CodecOptions = { setxattrExt: false };
+  /** Room for the channel to read frames into, so that kept write payloads stay where they were read (codec: uncountedPayloadMin). */
+  private readonly payloadReader = new PayloadReader(WRITE_DATA_OFFSET);
   private initialized = false;
   private destroyed = false;
   private ended = false;
@@ -192,6 +196,7 @@ export class Session {
       closed: (err) => this.onClosed(err),
       // DESTROY is answered from a promise the kernel waits on during unmount.
       busy: () => this.inFlight.size > 0 || this.destroyed,
+      readArea: (size) => (this.codec.uncountedPayloadMin === undefined ? undefined : this.payloadReader.area(size)),
     });
     return this.closed;
   }

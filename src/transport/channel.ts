@@ -25,6 +25,13 @@ export interface FrameHandler {
    * calling thread, blocking, only while this is false.
    */
   busy?(): boolean;
+  /**
+   * Where to read the next frame (at least `size` bytes), for an owner that
+   * keeps large payloads where they were read instead of copying them;
+   * undefined: the channel's own buffer. A channel may ask before any read
+   * and hold the answer only until that frame is delivered.
+   */
+  readArea?(size: number): Uint8Array | undefined;
 }
 
 export interface Channel {

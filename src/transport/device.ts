@@ -124,9 +124,15 @@ export class DeviceChannel implements Channel {
   readonly reader: DeviceReader;
   private readonly fd: number;
   private readonly buffer: Buffer;
-  /** The read buffer's ArrayBuffer and offset, kept: V8 looks a typed array's `.buffer` up out of line. */
-  private readonly readArea: ArrayBufferLike;
-  private readonly readOffset: number;
+  /**
+   * Where reads go: `buffer`, or while the hot loop runs, room the handler
+   * lends (FrameHandler.readArea); the epoll and thread-pool readers always
+   * use `buffer`. With its ArrayBuffer and offset, kept: V8 looks a typed
+   * array's `.buffer` up out of line.
+   */
+  private target: Uint8Array;
+  private readArea: ArrayBufferLike;
+  private readOffset: number;
   private handler?: FrameHandler;
   private socket?: net.Socket;
   private pipe?: PipeHandle;
@@ -141,6 +147,7 @@ export class DeviceChannel implements Channel {
     this.fd = fd;
     this.maxFrameSize = Math.max(options.bufferSize ?? (1 << 20) + 4096, 8192 + 4096);
     this.buffer = Buffer.allocUnsafe(this.maxFrameSize);
+    this.target = this.buffer;
     this.readArea = this.buffer.buffer;
     this.readOffset = this.buffer.byteOffset;
     const wanted = options.reader ?? 'epoll';
@@ -183,9 +190,22 @@ export class DeviceChannel implements Channel {
     socket.resume();
   }
 
-  /** One read(2) into our buffer; throws the errno error. fs.readSync's argument checks cost more than the call here. */
+  /**
+   * One read(2), into the room the handler lends if it does, else our
+   * buffer; throws the errno error. fs.readSync's argument checks cost more
+   * than the call here.
+   */
   private readBlocking(): number {
-    return fsBinding ? fsBinding.read(this.fd, this.buffer, 0, this.buffer.byteLength, -1) : fs.readSync(this.fd, this.buffer, 0, this.buffer.byteLength, null);
+    const lent = this.handler!.readArea?.(this.maxFrameSize);
+    const into = lent ?? this.buffer;
+    if (into !== this.target) this.retarget(into);
+    return fsBinding ? fsBinding.read(this.fd, into, 0, into.byteLength, -1) : fs.readSync(this.fd, into, 0, into.byteLength, null);
+  }
+
+  private retarget(into: Uint8Array): void {
+    this.target = into;
+    this.readArea = into.buffer;
+    this.readOffset = into.byteOffset;
   }
 
   /**
@@ -231,6 +251,8 @@ export class DeviceChannel implements Channel {
         }
       }
     } finally {
+      // The epoll reader reads into our buffer; a lent room is not held past the loop.
+      this.retarget(this.buffer);
       if (!this.isClosed) pipe.setBlocking(false);
       if (!steady) this.cool();
     }
