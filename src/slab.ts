@@ -160,11 +160,16 @@ export class PayloadSlab {
       }
       out = Buffer.from(sab, this.used, size);
       // Page-aligned rooms keep a payload's pages its own (a file system may adopt them as pages).
-      this.used += (size + 4095) & ~4095;
+      this.used += pageUp(size);
     }
     out.set(data);
     return out;
   }
+}
+
+/** `n` rounded up to a whole 4 KiB page. */
+function pageUp(n: number): number {
+  return (n + 4095) & ~4095;
 }
 
 /** Readers by the slab their current room is in: whose room a payload was read into. */
@@ -198,7 +203,7 @@ export class PayloadReader {
     if (lent !== undefined) return lent;
     if (size + 4096 > PayloadSlab.SIZE) return undefined;
     let sab = this.slab?.deref();
-    let at = ((this.used + this.dataOffset + 4095) & ~4095) - this.dataOffset;
+    let at = pageUp(this.used + this.dataOffset) - this.dataOffset;
     if (sab === undefined || at + size > sab.byteLength) {
       sab = payloadSlabs.take(PayloadSlab.SIZE);
       this.slab = new WeakRef(sab);
@@ -226,7 +231,7 @@ export class PayloadReader {
     const end = at + data.byteLength;
     if (at !== room.byteOffset + reader.dataOffset || end > room.byteOffset + room.byteLength) return undefined;
     reader.room = null;
-    reader.used = (end + 4095) & ~4095;
+    reader.used = pageUp(end);
     return Buffer.from(sab, at, data.byteLength);
   }
 }

@@ -115,8 +115,8 @@ export function requestArrived(): void {
   quietTicks = 0;
 }
 
+/** Only reached once refreshAfterPauses found a collector. */
 function refreshAllocationRate(): void {
-  const gc = collector();
-  if (gc === null) return;
+  const gc = collector()!;
   for (let i = 0; i < 10; i++) gc({ type: 'minor' });
 }
