@@ -11,4 +11,5 @@ export { HelloFs } from './fs/hello/index.js';
 export { DeviceChannel, StreamChannel, PortChannel, memoryPair, type Channel, type FrameHandler } from './transport/index.js';
 export { mountFuse, unmount, type MountOptions } from './mount/index.js';
 export { attach, PuffsFs, FileHandle, Dir, type AttachTarget, type AttachOptions } from './client/index.js';
-export { serve, serveCommand, type ServeOptions, type PuffsServer } from './server/serve.js';
+export { serve, type ServeOptions, type PuffsServer } from './server/serve.js';
+export { serveCommand } from './cli/serve.js';

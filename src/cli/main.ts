@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * The puffs command line: mount a file system in the foreground, unmount one.
+ * The puffs command line: mount a file system in the foreground, unmount
+ * one, serve one on a socket.
  */
 import { parseArgs } from 'node:util';
 import { mount, type PuffsMountOptions } from '../server/mount.js';
 import { unmount } from '../mount/index.js';
 import { fileSystems, onlyRootReaches, type FsFactory } from './registry.js';
-import { serveCommand } from '../server/serve.js';
-import { keepFreedPayloads } from '../slab.js';
+import { serveCommand } from './serve.js';
+import { parseOptions, UsageError } from './options.js';
 import { refreshAfterPauses } from '../server/memory.js';
 
 const HELP = `puffs: userspace file systems in TypeScript
@@ -71,77 +72,6 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/** Split -o options into the generic ones and the file system's own. */
-export function splitOptions(list: string[]): { mount: PuffsMountOptions; fsOptions: string[] } {
-  // This process only serves, so the hot reader's short hold on the event loop costs nothing.
-  // The mount is the file system's only session: the kernel keeps locks itself, as for tmpfs.
-  const m: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot', kernelLocks: true };
-  const fsOptions: string[] = [];
-  const num = (k: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (v === undefined || v === '' || !Number.isFinite(n) || n < 0) fail(`option ${k} needs a non-negative number`);
-    return n;
-  };
-  for (const opt of list) {
-    if (!opt) continue;
-    const eq = opt.indexOf('=');
-    const k = eq < 0 ? opt : opt.slice(0, eq);
-    const v = eq < 0 ? undefined : opt.slice(eq + 1);
-    switch (k) {
-      case 'allow_other':
-        m.allowOther = true;
-        break;
-      case 'default_permissions':
-        m.defaultPermissions = true;
-        break;
-      case 'nodefault_permissions':
-        m.defaultPermissions = false;
-        break;
-      case 'ro':
-        m.readOnly = true;
-        break;
-      case 'rw':
-        m.readOnly = false;
-        break;
-      case 'fsname':
-        m.fsname = v;
-        break;
-      case 'subtype':
-        m.subtype = v;
-        break;
-      case 'max_read':
-        m.maxRead = num(k, v);
-        break;
-      case 'entry_timeout':
-        m.entryTimeout = num(k, v);
-        break;
-      case 'attr_timeout':
-        m.attrTimeout = num(k, v);
-        break;
-      case 'negative_timeout':
-        m.negativeTimeout = num(k, v);
-        break;
-      case 'max_write':
-        m.maxWrite = num(k, v);
-        break;
-      case 'writeback_cache':
-        m.writebackCache = true;
-        break;
-      case 'keep_freed':
-        // A setting of the process (its free memory), not of the mount.
-        keepFreedPayloads(num(k, v) * 1000);
-        break;
-      case 'reader':
-        if (v !== 'hot' && v !== 'epoll' && v !== 'threadpool') fail('reader must be hot, epoll or threadpool');
-        m.reader = v;
-        break;
-      default:
-        fsOptions.push(opt);
-    }
-  }
-  return { mount: m, fsOptions };
-}
-
 async function cmdMount(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -161,7 +91,11 @@ async function cmdMount(args: string[]): Promise<void> {
   if (!fsName || !dir || positionals.length > 2) fail(`usage: puffs mount <fs> <dir> [-o options] [-d]\n${usage()}`);
   const factory: FsFactory | undefined = fileSystems[fsName];
   if (!factory) fail(`unknown file system '${fsName}'; known: ${Object.keys(fileSystems).join(', ')}`);
-  const { mount: options, fsOptions } = splitOptions((values.o ?? []).flatMap((s) => s.split(',')));
+  const parsed = parseOptions((values.o ?? []).flatMap((s) => s.split(',')));
+  const { fsOptions } = parsed;
+  // This process only serves, so the hot reader's short hold on the event loop costs nothing.
+  // The mount is the file system's only session: the kernel keeps locks itself, as for tmpfs.
+  const options: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot', kernelLocks: true, ...parsed.mount };
   options.fsname ??= fsName;
   options.subtype ??= fsName;
   if (values.debug) options.debug = true;
@@ -229,4 +163,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => fail(String((err as Error)?.stack ?? err)));
+main(process.argv.slice(2)).catch((err: unknown) => fail(err instanceof UsageError ? err.message : String((err as Error)?.stack ?? err)));

@@ -12,7 +12,8 @@ import { mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkListenPolicy, isLoopback, serve, serveCommand, type PuffsServer } from './serve.js';
+import { checkListenPolicy, isLoopback, serve, type PuffsServer } from './serve.js';
+import { serveCommand } from '../cli/serve.js';
 import { Tmpfs } from '../fs/tmpfs/index.js';
 import { attach } from '../client/attach.js';
 import { counted, track } from '../client/fixtures/testing.js';
@@ -238,7 +239,7 @@ function hasOpenssl(): boolean {
 test('puffs serve <fs> --listen: serves until SIGTERM, -o options reach the file system', { timeout: 20_000 }, async () => {
   const dir = await scratch();
   const sock = join(dir, 'cmd.sock');
-  const serveJs = fileURLToPath(new URL('./serve.js', import.meta.url));
+  const serveJs = fileURLToPath(new URL('../cli/serve.js', import.meta.url));
   const child = spawn(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(serveJs)}).then((m) => m.serveCommand(process.argv.slice(1))).catch((e) => { console.error(e.message); process.exit(2); })`, 'tmpfs', '--listen', `unix:${sock}`, '-o', 'size=1m,entry_timeout=5'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));

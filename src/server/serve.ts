@@ -21,11 +21,10 @@
  * init/destroy run once for the server, not per connection. A factory
  * function instead builds a fresh file system for each connection.
  */
-import { readFile, lstat, unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
 import { chmodSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { parseArgs } from 'node:util';
 import { FsError, errnoOf } from '../errors.js';
 import { StreamChannel, formatAddress, parseAddress, type ChannelAddress } from '../transport/stream.js';
 import { Session, type SessionOptions } from './session.js';
@@ -33,8 +32,6 @@ import { fileSystemOps, type FileSystem } from './ops.js';
 import { coherentAs } from './coherence.js';
 import type { DirEntry, Entry, NegativeEntry } from './types.js';
 import { MAGIC, MAX_TOKEN, STATUS_OK, encodeStatus, readExactly, tokensEqual } from '../client/handshake.js';
-import { fileSystems } from '../cli/registry.js';
-import { keepFreedPayloads } from '../slab.js';
 
 export interface ServeOptions {
   /** `unix:/path/to.sock` or `tcp://host:port` (port 0 picks one). */
@@ -364,89 +361,4 @@ export async function serve(fs: FileSystem | FileSystemFactory, options: ServeOp
       return closingP;
     },
   };
-}
-
-// ---- the command ----------------------------------------------------------------------------------
-
-const SERVE_HELP = `Usage: puffs serve <fs> --listen URL [--token T | --token-file F] [-o opt[,opt...]] [-d]
-
-Serve file system <fs> to clients that attach without a mount
-(attach('unix:/path') or attach('tcp://host:port', { token })).
-
-  --listen URL          unix:/path/to.sock (mode 0600) or tcp://host:port
-  --token T             shared secret clients must present (visible in ps: prefer --token-file)
-  --token-file F        read the secret from file F (or set PUFFS_TOKEN)
-  --tls-cert F --tls-key F   serve TLS (tcp)
-  -o opt[,opt...]       entry_timeout=S, attr_timeout=S, negative_timeout=S, max_write=N,
-                        keep_freed=S (as for puffs mount), and the file system's own options
-  -d, --debug           print each request and reply
-
-A non-loopback tcp:// address needs a token or TLS. Ctrl-C or SIGTERM stops.`;
-
-/** `puffs serve <fs> --listen URL ...`: runs until SIGINT/SIGTERM, then resolves. */
-export async function serveCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      listen: { type: 'string', short: 'l' },
-      token: { type: 'string' },
-      'token-file': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      o: { type: 'string', short: 'o', multiple: true },
-      debug: { type: 'boolean', short: 'd' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(SERVE_HELP + '\n');
-    return;
-  }
-  const [name] = positionals;
-  if (!name || positionals.length > 1 || !values.listen) throw new Error(`usage: puffs serve <fs> --listen URL\n${SERVE_HELP}`);
-  const factory = fileSystems[name];
-  if (!factory) throw new Error(`unknown file system '${name}'; known: ${Object.keys(fileSystems).join(', ')}`);
-  let token = values.token ?? process.env.PUFFS_TOKEN;
-  if (values['token-file']) token = (await readFile(values['token-file'], 'utf8')).replace(/\r?\n$/, '');
-  const session: NonNullable<ServeOptions['session']> = {};
-  const fsOptions: string[] = [];
-  for (const opt of (values.o ?? []).flatMap((s) => s.split(',')).filter(Boolean)) {
-    const eq = opt.indexOf('=');
-    const k = eq < 0 ? opt : opt.slice(0, eq);
-    const v = eq < 0 ? '' : opt.slice(eq + 1);
-    const num = (): number => {
-      const n = Number(v);
-      if (v === '' || !Number.isFinite(n) || n < 0) throw new Error(`option ${k} needs a non-negative number`);
-      return n;
-    };
-    if (k === 'entry_timeout') session.entryTimeout = num();
-    else if (k === 'attr_timeout') session.attrTimeout = num();
-    else if (k === 'negative_timeout') session.negativeTimeout = num();
-    else if (k === 'max_write') session.maxWrite = num();
-    else if (k === 'keep_freed') keepFreedPayloads(num() * 1000);
-    else fsOptions.push(opt);
-  }
-  const d = factory.defaults ?? {};
-  for (const key of ['entryTimeout', 'attrTimeout', 'negativeTimeout', 'maxWrite', 'writebackCache', 'cacheSymlinks', 'readdirplus'] as const) {
-    if (d[key] !== undefined && session[key] === undefined) (session as Record<string, unknown>)[key] = d[key];
-  }
-  // No kernel checks permissions for a client: the file system must (default_permissions off).
-  const fsys = factory.create(fsOptions, { ...d, ...session, defaultPermissions: false });
-  if (values.debug) session.debug = true;
-  let tlsOptions: tls.TlsOptions | undefined;
-  if (values['tls-cert'] || values['tls-key']) {
-    if (!values['tls-cert'] || !values['tls-key']) throw new Error('--tls-cert and --tls-key go together');
-    tlsOptions = { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']) };
-  }
-  const server = await serve(fsys, { listen: values.listen, token, tls: tlsOptions, session });
-  process.stderr.write(`puffs: serving ${name} on ${server.address} (Ctrl-C to stop)\n`);
-  const stop = (): void => {
-    void server.close();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await server.closed;
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
 }
