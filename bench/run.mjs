@@ -9,6 +9,8 @@
  *   --rounds N       at most N rounds (default 5, quick 3; fewer if time runs out)
  *   --no-setup       skip bench/setup.sh
  *   --no-build       skip `npm run build`
+ *   --only IDS       only these workloads (comma-separated ids, e.g. seqWrite,seqReadCold);
+ *                    skips the in-process and memory checks
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { Lifecycle, log, must, run, sweepStale } from './lib/proc.mjs';
 import { detectContenders, puffsCommand } from './lib/contenders.mjs';
-import { WORKLOADS, makeFloorFile, resetMount, warmUp } from './lib/workloads.mjs';
+import { WORKLOADS as ALL_WORKLOADS, makeFloorFile, resetMount, warmUp } from './lib/workloads.mjs';
 import { memoryTest } from './lib/memory.mjs';
 import { checkTargets, fmt, summarize } from './lib/report.mjs';
 import { writeReport } from './lib/render.mjs';
@@ -34,9 +36,18 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     'no-setup': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const quick = flags.quick;
+const only = flags.only?.split(',').map((id) => id.trim()).filter(Boolean);
+const unknown = only?.filter((id) => !ALL_WORKLOADS.some((w) => w.id === id)) ?? [];
+if (unknown.length || only?.length === 0) {
+  console.error(`--only: unknown workload ${unknown.join(', ') || '(none given)'}; the ids are ${ALL_WORKLOADS.map((w) => w.id).join(', ')}`);
+  process.exit(2);
+}
+// With --only, a run to look at a few workloads: the checks that are not workloads are left out too.
+const WORKLOADS = only ? ALL_WORKLOADS.filter((w) => only.includes(w.id)) : ALL_WORKLOADS;
 
 const MiB = 1024 * 1024;
 const CONFIG = quick
@@ -131,9 +142,11 @@ async function main() {
   const c = (id) => contenders.find((x) => x.id === id)?.label ?? id;
 
   // In-process: attach vs memfs.
-  log('in-process: puffs attach vs memfs');
   let inprocess;
-  {
+  if (only) {
+    inprocess = { attach: { available: false, reason: 'left out (--only)' } };
+  } else {
+    log('in-process: puffs attach vs memfs');
     const r = await run(process.execPath, [join(here, 'inprocess.mjs'), ...(quick ? ['--quick'] : []), '--dist', dist], {
       cwd: repo,
       timeoutMs: quick ? 60_000 : 180_000,
@@ -147,7 +160,9 @@ async function main() {
 
   // Memory of the puffs tmpfs server.
   let memory;
-  if (puffs.available && puffs.full) {
+  if (only) {
+    memory = { available: false, reason: 'left out (--only)' };
+  } else if (puffs.available && puffs.full) {
     log(`memory: puffs tmpfs with ${fmt(CONFIG.memory.dataBytes / MiB)} MiB of data, then ${CONFIG.memory.files} empty files`);
     memory = await memoryTest(lc, {
       puffs: puffsCommand(lc.root),
@@ -276,11 +291,12 @@ async function main() {
   const stamp = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const outDir = join(here, 'results');
   mkdirSync(outDir, { recursive: true });
-  const base = join(outDir, `${stamp}${quick ? '-quick' : ''}`);
+  const base = join(outDir, `${stamp}${quick ? '-quick' : ''}${only ? '-only' : ''}`);
   const json = {
     version: 1,
     date: new Date(started).toISOString(),
     quick,
+    only,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, memBytes: os.totalmem() },
     config: CONFIG,
     groups: GROUPS,

@@ -14,7 +14,7 @@ export function renderText(json) {
   const labelOf = (w) => w.label;
   const s = config.sizes;
   const text = [];
-  text.push(`puffs benchmark${quick ? ' (--quick)' : ''}: ${json.date}, ${machine.cpus} CPUs (${machine.model ?? '?'}), Linux ${machine.kernel}, Node ${machine.node}`);
+  text.push(`puffs benchmark${quick ? ' (--quick)' : ''}${json.only ? ` (--only ${json.only.join(',')})` : ''}: ${json.date}, ${machine.cpus} CPUs (${machine.model ?? '?'}), Linux ${machine.kernel}, Node ${machine.node}`);
   text.push(`sizes: ${s.files} files in one directory; a tree of ${s.treeFiles} files of ${s.treeFileSize} B; sequential ${s.seqBytes / MiB} MiB in 1 MiB calls; fio 4 KiB psync for ${s.fioSec} s on that file; fstat/stat loops ${s.floorSec} s`);
   text.push('contenders:');
   for (const c of contenders) text.push(`  ${c.label.padEnd(18)} ${c.lang}${c.note ? ` (${c.note})` : ''}${c.available ? (c.full ? '' : ` — PARTIAL: ${c.reason}`) : ` — UNAVAILABLE: ${c.reason}`}`);
@@ -77,7 +77,7 @@ export function renderSvg(json) {
   });
 }
 
-/** Write <base>.json/.txt/.svg(/.png) and latest.svg(/.png); print the text. Returns the paths written. */
+/** Write <base>.json/.txt/.svg(/.png) and, for a whole run, latest.svg(/.png); print the text. Returns the paths written. */
 export async function writeReport(json, base, outDir, { print = true, writeJson = true } = {}) {
   const wrote = [];
   if (writeJson) {
@@ -87,12 +87,20 @@ export async function writeReport(json, base, outDir, { print = true, writeJson 
   const text = renderText(json);
   writeFileSync(`${base}.txt`, text);
   writeFileSync(`${base}.svg`, renderSvg(json));
-  copyFileSync(`${base}.svg`, join(outDir, 'latest.svg'));
-  wrote.push(`${base}.txt`, `${base}.svg`, join(outDir, 'latest.svg'));
+  wrote.push(`${base}.txt`, `${base}.svg`);
+  // latest.* is the last whole run's chart: a run of a few workloads (--only) leaves it be.
+  const latest = !json.only;
+  if (latest) {
+    copyFileSync(`${base}.svg`, join(outDir, 'latest.svg'));
+    wrote.push(join(outDir, 'latest.svg'));
+  }
   const png = await run('rsvg-convert', ['-b', 'white', '-o', `${base}.png`, `${base}.svg`], { timeoutMs: 30_000 }).catch(() => null);
   if (png?.code === 0) {
-    copyFileSync(`${base}.png`, join(outDir, 'latest.png'));
-    wrote.push(`${base}.png`, join(outDir, 'latest.png'));
+    wrote.push(`${base}.png`);
+    if (latest) {
+      copyFileSync(`${base}.png`, join(outDir, 'latest.png'));
+      wrote.push(join(outDir, 'latest.png'));
+    }
   }
   if (print) process.stdout.write(text);
   return wrote;

@@ -63,7 +63,7 @@ export function tables({ results, groups, workloads, contenders, labelOf }) {
   const cols = contenders;
   for (const g of groups) {
     const gr = results[g.id];
-    if (!gr) continue;
+    if (!gr || Object.keys(gr).length === 0) continue; // no workload of this group ran (--only)
     const nRounds = Math.max(0, ...Object.values(gr).flatMap((row) => Object.values(row).map((c) => c.values.length)));
     out.push('');
     out.push(`== ${g.label} — medians of ${nRounds} round${nRounds === 1 ? '' : 's'} ==`);
@@ -131,6 +131,7 @@ export function checkTargets({ results, workloads, contenders, inprocess, memory
   const na = (why) => ({ status: 'n/a', why });
 
   for (const wid of ['floor1', 'floor2', 'create', 'stat', 'unlink']) {
+    if (!byId[wid]) continue; // left out (--only)
     for (const [other, min] of [
       ['bindfs', 1],
       ['fuse-native', 2.5],
@@ -153,6 +154,7 @@ export function checkTargets({ results, workloads, contenders, inprocess, memory
     ['statsame', 0.5, 'stat of an unchanged file'],
     ['treeWalkCached', 0.5, 'cached tree walk'],
   ]) {
+    if (!byId[wid]) continue;
     const name = `as shipped, pinned: ${what} (${byId[wid].label}) — puffs ≥ ${min}× kernel tmpfs`;
     if (!puffsFull) t.push({ name, ...na(cont.puffs?.reason) });
     else {
