@@ -56,11 +56,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const { mount: given, fsOptions, generic } = parseOptions((values.o ?? []).flatMap((s) => s.split(',')));
   const mountOnly = generic.filter((k) => !SERVE_TAKES.has(k));
   if (mountOnly.length > 0) throw new UsageError(`-o ${mountOnly.join(',')}: for puffs mount only; serve takes ${[...SERVE_TAKES].join(', ')}`);
+  // The user's options over the file system's recommended ones.
   const session: NonNullable<ServeOptions['session']> = {};
-  for (const key of ['entryTimeout', 'attrTimeout', 'negativeTimeout', 'maxWrite'] as const) if (given[key] !== undefined) session[key] = given[key];
   const d = factory.defaults ?? {};
   for (const key of ['entryTimeout', 'attrTimeout', 'negativeTimeout', 'maxWrite', 'writebackCache', 'cacheSymlinks', 'readdirplus'] as const) {
-    if (d[key] !== undefined && session[key] === undefined) (session as Record<string, unknown>)[key] = d[key];
+    const value = given[key] ?? d[key];
+    if (value !== undefined) (session as Record<string, unknown>)[key] = value;
   }
   // No kernel checks permissions for a client: the file system must (default_permissions off).
   const fsys = factory.create(fsOptions, { ...d, ...session, defaultPermissions: false });
