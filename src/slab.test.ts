@@ -109,6 +109,19 @@ function readInto(room: Uint8Array, payloadBytes: number, fill: number): Uint8Ar
   return room.subarray(DATA_AT, DATA_AT + payloadBytes);
 }
 
+it('copies each payload into room of its own, page-aligned, into a next slab when one is full', () => {
+  const slab = new PayloadSlab();
+  const kept: Buffer[] = [];
+  // Sizes that are not whole pages, past the end of the first slab.
+  for (let i = 0; i < 70; i++) kept.push(slab.copy(new Uint8Array(MiB - 100 + i).fill(i)));
+  assert.notEqual(kept[0]!.buffer, kept[69]!.buffer, 'a second slab was taken');
+  for (let i = 0; i < kept.length; i++) {
+    assert.equal(kept[i]!.byteOffset % 4096, 0, `payload ${i} starts a page`);
+    assert.equal(kept[i]!.byteLength, MiB - 100 + i);
+    assert.ok(kept[i]!.every((b) => b === i), `payload ${i} intact`);
+  }
+});
+
 it('keeps a payload read into a lent room where it lies: the kept bytes are the room', () => {
   const reader = new PayloadReader(DATA_AT);
   const room = reader.area(FRAME)!;

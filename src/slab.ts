@@ -142,8 +142,7 @@ export class PayloadSlab {
   static readonly PAYLOAD_MAX = 16 << 20;
   static readonly SIZE = (64 << 20) - 4096;
 
-  private current: WeakRef<SharedArrayBuffer> | null = null;
-  private used = 0;
+  private readonly fill = new SlabFill();
 
   /** A copy of `data` in uncounted memory (a view of a SharedArrayBuffer), as a Buffer. */
   copy(data: Uint8Array): Buffer {
@@ -152,18 +151,42 @@ export class PayloadSlab {
     if (size > PayloadSlab.PAYLOAD_MAX) {
       out = Buffer.from(new SharedArrayBuffer(size));
     } else {
-      let sab = this.current?.deref();
-      if (sab === undefined || this.used + size > sab.byteLength) {
-        sab = payloadSlabs.take(PayloadSlab.SIZE);
-        this.current = new WeakRef(sab);
-        this.used = 0;
-      }
-      out = Buffer.from(sab, this.used, size);
       // Page-aligned rooms keep a payload's pages its own (a file system may adopt them as pages).
-      this.used += pageUp(size);
+      const at = this.fill.place(size, (used) => used);
+      out = Buffer.from(this.fill.slab!, at, size);
+      this.fill.used = pageUp(at + size);
     }
     out.set(data);
     return out;
+  }
+}
+
+/**
+ * The payload slab a writer is filling, held weakly (so that it goes to the
+ * pool with the last payload cut from it), and how far it is filled.
+ */
+class SlabFill {
+  private current: WeakRef<SharedArrayBuffer> | null = null;
+  /** Bytes of `slab` in use, from its start. */
+  used = 0;
+
+  /** The slab the last place() was in (held as long as the caller holds it). */
+  get slab(): SharedArrayBuffer | undefined {
+    return this.current?.deref();
+  }
+
+  /**
+   * The offset for `size` bytes at `at(used)`: in the current slab if they
+   * fit, else in a fresh one from the pool (then `at(0)`); `slab` is then
+   * the one it is in.
+   */
+  place(size: number, at: (used: number) => number): number {
+    const sab = this.current?.deref();
+    const offset = at(this.used);
+    if (sab !== undefined && offset + size <= sab.byteLength) return offset;
+    this.current = new WeakRef(payloadSlabs.take(PayloadSlab.SIZE));
+    this.used = 0;
+    return at(0);
   }
 }
 
@@ -191,26 +214,23 @@ const readers = new WeakMap<SharedArrayBuffer, PayloadReader>();
  * as a slab of copies does.
  */
 export class PayloadReader {
-  private slab: WeakRef<SharedArrayBuffer> | null = null;
-  private used = 0;
+  private readonly fill = new SlabFill();
   private room: WeakRef<Uint8Array> | null = null;
+  /** Where a frame goes so that its payload starts a page. */
+  private readonly pageAfterHeader: (used: number) => number;
 
-  constructor(private readonly dataOffset: number) {}
+  constructor(private readonly dataOffset: number) {
+    this.pageAfterHeader = (used) => pageUp(used + dataOffset) - dataOffset;
+  }
 
   /** Room of `size` bytes to read the next frame into; undefined when a slab cannot hold that much. */
   area(size: number): Uint8Array | undefined {
     const lent = this.room?.deref();
     if (lent !== undefined) return lent;
     if (size + 4096 > PayloadSlab.SIZE) return undefined;
-    let sab = this.slab?.deref();
-    let at = pageUp(this.used + this.dataOffset) - this.dataOffset;
-    if (sab === undefined || at + size > sab.byteLength) {
-      sab = payloadSlabs.take(PayloadSlab.SIZE);
-      this.slab = new WeakRef(sab);
-      readers.set(sab, this);
-      this.used = 0;
-      at = 4096 - this.dataOffset;
-    }
+    const at = this.fill.place(size, this.pageAfterHeader);
+    const sab = this.fill.slab!;
+    readers.set(sab, this);
     const room = new Uint8Array(sab, at, size);
     this.room = new WeakRef(room);
     return room;
@@ -231,7 +251,7 @@ export class PayloadReader {
     const end = at + data.byteLength;
     if (at !== room.byteOffset + reader.dataOffset || end > room.byteOffset + room.byteLength) return undefined;
     reader.room = null;
-    reader.used = pageUp(end);
+    reader.fill.used = pageUp(end);
     return Buffer.from(sab, at, data.byteLength);
   }
 }
