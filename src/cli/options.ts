@@ -5,11 +5,6 @@
 import type { PuffsMountOptions } from '../server/mount.js';
 import { keepFreedPayloads } from '../slab.js';
 
-/** The generic options, each one case below. */
-const GENERIC = Object.fromEntries(
-  ['allow_other', 'default_permissions', 'nodefault_permissions', 'ro', 'rw', 'fsname', 'subtype', 'max_read', 'entry_timeout', 'attr_timeout', 'negative_timeout', 'max_write', 'writeback_cache', 'keep_freed', 'reader'].map((k) => [k, true]),
-);
-
 /** A command-line mistake: the CLI prints the message alone and exits 2. */
 export class UsageError extends Error {}
 
@@ -33,7 +28,6 @@ export function parseOptions(list: string[]): { mount: PuffsMountOptions; fsOpti
     const eq = opt.indexOf('=');
     const k = eq < 0 ? opt : opt.slice(0, eq);
     const v = eq < 0 ? undefined : opt.slice(eq + 1);
-    if (k in GENERIC) generic.push(k);
     switch (k) {
       case 'allow_other':
         m.allowOther = true;
@@ -83,7 +77,9 @@ export function parseOptions(list: string[]): { mount: PuffsMountOptions; fsOpti
         break;
       default:
         fsOptions.push(opt);
+        continue;
     }
+    generic.push(k);
   }
   return { mount: m, fsOptions, generic };
 }
