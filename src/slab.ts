@@ -170,6 +170,9 @@ class SlabFill {
   /** Bytes of `slab` in use, from its start. */
   used = 0;
 
+  /** `taken` hears of each slab taken from the pool, once. */
+  constructor(private readonly taken: (slab: SharedArrayBuffer) => void = () => undefined) {}
+
   /** The slab the last place() was in (held as long as the caller holds it). */
   get slab(): SharedArrayBuffer | undefined {
     return this.current?.deref();
@@ -184,8 +187,10 @@ class SlabFill {
     const sab = this.current?.deref();
     const offset = at(this.used);
     if (sab !== undefined && offset + size <= sab.byteLength) return offset;
-    this.current = new WeakRef(payloadSlabs.take(PayloadSlab.SIZE));
+    const fresh = payloadSlabs.take(PayloadSlab.SIZE);
+    this.current = new WeakRef(fresh);
     this.used = 0;
+    this.taken(fresh);
     return at(0);
   }
 }
@@ -214,7 +219,7 @@ const readers = new WeakMap<SharedArrayBuffer, PayloadReader>();
  * as a slab of copies does.
  */
 export class PayloadReader {
-  private readonly fill = new SlabFill();
+  private readonly fill = new SlabFill((slab) => readers.set(slab, this));
   private room: WeakRef<Uint8Array> | null = null;
   /** Where a frame goes so that its payload starts a page. */
   private readonly pageAfterHeader: (used: number) => number;
@@ -229,9 +234,7 @@ export class PayloadReader {
     if (lent !== undefined) return lent;
     if (size + 4096 > PayloadSlab.SIZE) return undefined;
     const at = this.fill.place(size, this.pageAfterHeader);
-    const sab = this.fill.slab!;
-    readers.set(sab, this);
-    const room = new Uint8Array(sab, at, size);
+    const room = new Uint8Array(this.fill.slab!, at, size);
     this.room = new WeakRef(room);
     return room;
   }

@@ -91,11 +91,10 @@ async function cmdMount(args: string[]): Promise<void> {
   if (!fsName || !dir || positionals.length > 2) fail(`usage: puffs mount <fs> <dir> [-o options] [-d]\n${usage()}`);
   const factory: FsFactory | undefined = fileSystems[fsName];
   if (!factory) fail(`unknown file system '${fsName}'; known: ${Object.keys(fileSystems).join(', ')}`);
-  const parsed = parseOptions((values.o ?? []).flatMap((s) => s.split(',')));
-  const { fsOptions } = parsed;
+  const { mount: given, fsOptions } = parseOptions((values.o ?? []).flatMap((s) => s.split(',')));
   // This process only serves, so the hot reader's short hold on the event loop costs nothing.
   // The mount is the file system's only session: the kernel keeps locks itself, as for tmpfs.
-  const options: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot', kernelLocks: true, ...parsed.mount };
+  const options: PuffsMountOptions = { unmountOnSignals: true, reader: 'hot', kernelLocks: true, ...given };
   options.fsname ??= fsName;
   options.subtype ??= fsName;
   if (values.debug) options.debug = true;
